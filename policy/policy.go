@@ -90,7 +90,7 @@ type file struct {
 }
 
 type signalOverrides struct {
-	Severity *Severity       `yaml:"severity"`
+	Severity *Severity        `yaml:"severity"`
 	Window   *config.Duration `yaml:"window"`
 }
 
