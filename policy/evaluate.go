@@ -456,7 +456,7 @@ func (e *evaluator) warnings(in *Input) []Warning {
 		}
 		if age := e.now.Sub(a.LastSeen); age > e.p.StaleAfter {
 			out = append(out, Warning{Kind: StaleAgent, Agent: a.Agent,
-				Detail: fmt.Sprintf("no report for %s (last %s; stale after %s)", age.Round(time.Minute), a.LastSeen.Format(time.RFC3339), e.p.StaleAfter)})
+				Detail: fmt.Sprintf("no report for %s (last %s; stale after %s)", shortDuration(age), a.LastSeen.Format(time.RFC3339), shortDuration(e.p.StaleAfter))})
 		}
 		if a.Conflict {
 			out = append(out, Warning{Kind: EgressConflict, Agent: a.Agent,
@@ -528,4 +528,10 @@ func (u *unionFind) union(a, b int32) bool {
 	u.parent[rb] = ra
 	u.size[ra] += u.size[rb]
 	return true
+}
+
+// shortDuration writes d to the minute, without zero seconds: "5h0m".
+func shortDuration(d time.Duration) string {
+	s := d.Round(time.Minute).String()
+	return strings.TrimSuffix(s, "0s")
 }
