@@ -44,6 +44,7 @@ type graph struct {
 	Nodes          []node
 	Edges          []edge
 	Hubs           []hub
+	Labels         []label
 	MoreStores     int
 	MoreFindings   int
 	StoresListText string
@@ -59,15 +60,21 @@ type node struct {
 type edge struct {
 	X1, Y1, X2, Y2 float64
 	Color          string
-	Label          string
-	LX, LY         float64
+	Width          float64
 	Title          string
+}
+
+// label is a stack of lines beside an edge or a hub.
+type label struct {
+	X, Y   float64
+	Anchor string
+	Color  string
+	Lines  []string
 }
 
 type hub struct {
 	X, Y  float64
 	Color string
-	Label string
 	Title string
 }
 
@@ -90,9 +97,14 @@ func layout(n int, c *policy.Cluster, all []policy.Finding, byID map[string]*pol
 			fs, seen[f.ID] = append(fs, f), true
 		}
 	}
+	// Findings below the weakest joining one are below the cluster threshold.
+	floor := policy.Critical
+	for _, f := range fs {
+		floor = min(floor, f.Severity)
+	}
 	for i := range all {
 		f := &all[i]
-		if seen[f.ID] || f.Exempted || !allIn(f.Stores, in) {
+		if seen[f.ID] || f.Exempted || f.Severity < floor || !allIn(f.Stores, in) {
 			continue
 		}
 		fs = append(fs, f)
@@ -130,37 +142,79 @@ func layout(n int, c *policy.Cluster, all []policy.Finding, byID map[string]*pol
 		}
 		g.Nodes = append(g.Nodes, nd)
 	}
+	// Findings between the same stores share one edge (or hub) and one
+	// stacked label, so that parallel findings never overlap.
+	type bundle struct {
+		pts [][2]float64
+		fs  []*policy.Finding
+	}
+	var order []string
+	bundles := map[string]*bundle{}
 	for _, f := range fs {
+		var key []string
 		var pts [][2]float64
 		for _, s := range f.Stores {
 			if p, ok := pos[s]; ok {
-				pts = append(pts, p)
+				key, pts = append(key, s), append(pts, p)
 			}
 		}
-		color := sevColor[f.Severity]
-		label := clip(f.Signal+" "+f.Value, 30)
-		title := fmt.Sprintf("%s %s: %s (%s)", f.Signal, f.Value, storeList(f.Stores, 10), f.Severity)
-		switch {
-		case len(pts) < 2:
+		if len(pts) < 2 {
 			continue
-		case len(pts) == 2:
-			e := edge{X1: pts[0][0], Y1: pts[0][1], X2: pts[1][0], Y2: pts[1][1], Color: color, Label: label, Title: title}
-			e.LX, e.LY = (e.X1+e.X2)/2, (e.Y1+e.Y2)/2-4
-			g.Edges = append(g.Edges, e)
-		default:
-			var hx, hy float64
-			for _, p := range pts {
-				hx += p[0]
-				hy += p[1]
-			}
-			hx, hy = cx+(hx/float64(len(pts))-cx)*0.5, cy+(hy/float64(len(pts))-cy)*0.5
-			for _, p := range pts {
-				g.Edges = append(g.Edges, edge{X1: hx, Y1: hy, X2: p[0], Y2: p[1], Color: color, Title: title})
-			}
-			g.Hubs = append(g.Hubs, hub{X: hx, Y: hy, Color: color, Label: label, Title: title})
 		}
+		k := strings.Join(key, ",")
+		if bundles[k] == nil {
+			bundles[k] = &bundle{pts: pts}
+			order = append(order, k)
+		}
+		bundles[k].fs = append(bundles[k].fs, f)
+	}
+	for _, k := range order {
+		b := bundles[k]
+		sev := b.fs[0].Severity
+		var lines, titles []string
+		for i, f := range b.fs {
+			sev = max(sev, f.Severity)
+			titles = append(titles, fmt.Sprintf("%s %s (%s)", f.Signal, f.Value, f.Severity))
+			if i < 4 {
+				lines = append(lines, clip(f.Signal+" "+f.Value, 34))
+			}
+		}
+		if len(b.fs) > 4 {
+			lines = append(lines, fmt.Sprintf("and %d more", len(b.fs)-4))
+		}
+		color, title := sevColor[sev], strings.Join(titles, "; ")
+		width := 2 + math.Min(float64(len(b.fs)), 4)
+		if len(b.pts) == 2 {
+			p, q := b.pts[0], b.pts[1]
+			g.Edges = append(g.Edges, edge{X1: p[0], Y1: p[1], X2: q[0], Y2: q[1], Color: color, Width: width, Title: title})
+			g.Labels = append(g.Labels, labelAt((p[0]+q[0])/2, (p[1]+q[1])/2, cx, cy, color, lines))
+			continue
+		}
+		var hx, hy float64
+		for _, p := range b.pts {
+			hx += p[0]
+			hy += p[1]
+		}
+		hx, hy = cx+(hx/float64(len(b.pts))-cx)*0.5, cy+(hy/float64(len(b.pts))-cy)*0.5
+		for _, p := range b.pts {
+			g.Edges = append(g.Edges, edge{X1: hx, Y1: hy, X2: p[0], Y2: p[1], Color: color, Width: width, Title: title})
+		}
+		g.Hubs = append(g.Hubs, hub{X: hx, Y: hy, Color: color, Title: title})
+		g.Labels = append(g.Labels, labelAt(hx+10, hy, cx-1, cy, color, lines))
 	}
 	return g
+}
+
+// labelAt places a label at (x, y), pushed away from the centre (cx, cy) so
+// that it stands beside the edge rather than on it, growing outward.
+func labelAt(x, y, cx, cy float64, color string, lines []string) label {
+	l := label{X: x, Y: y - float64(len(lines)-1)*7, Color: color, Lines: lines, Anchor: "start"}
+	if x < cx {
+		l.Anchor, l.X = "end", x-8
+	} else {
+		l.X = x + 8
+	}
+	return l
 }
 
 func allIn(stores []string, set map[string]bool) bool {
@@ -199,10 +253,9 @@ svg{width:100%;height:auto;max-width:720px;display:block;margin:auto}svg text{fo
 {{range .Graphs}}<div class="cluster">
 <h3>{{.N}}. <span class="sev {{lower .Cluster.Severity.String}}">{{.Cluster.Severity}}</span> {{len .Cluster.Stores}} stores through {{range $i, $s := .Cluster.Signals}}{{if $i}}, {{end}}<code>{{$s}}</code>{{end}}</h3>
 <svg viewBox="0 0 {{.W}} {{.H}}" role="img" aria-label="cluster {{.N}} graph">
-{{range .Edges}}<line x1="{{f1 .X1}}" y1="{{f1 .Y1}}" x2="{{f1 .X2}}" y2="{{f1 .Y2}}" stroke="{{.Color}}" stroke-width="2.5" stroke-opacity=".8"><title>{{.Title}}</title></line>
-{{if .Label}}<text x="{{f1 .LX}}" y="{{f1 .LY}}" text-anchor="middle" fill="{{.Color}}" paint-order="stroke" stroke="#fff" stroke-width="4">{{.Label}}</text>
-{{end}}{{end}}{{range .Hubs}}<rect x="{{f1 .X}}" y="{{f1 .Y}}" width="12" height="12" transform="translate(-6 -6) rotate(45 {{f1 .X}} {{f1 .Y}})" fill="{{.Color}}"><title>{{.Title}}</title></rect>
-<text x="{{f1 .X}}" y="{{f1 .Y}}" dy="-12" text-anchor="middle" fill="{{.Color}}" paint-order="stroke" stroke="#fff" stroke-width="4">{{.Label}}</text>
+{{range .Edges}}<line x1="{{f1 .X1}}" y1="{{f1 .Y1}}" x2="{{f1 .X2}}" y2="{{f1 .Y2}}" stroke="{{.Color}}" stroke-width="{{f1 .Width}}" stroke-opacity=".75"><title>{{.Title}}</title></line>
+{{end}}{{range .Hubs}}<rect x="{{f1 .X}}" y="{{f1 .Y}}" width="14" height="14" transform="translate(-7 -7) rotate(45 {{f1 .X}} {{f1 .Y}})" fill="{{.Color}}"><title>{{.Title}}</title></rect>
+{{end}}{{range .Labels}}<text x="{{f1 .X}}" y="{{f1 .Y}}" text-anchor="{{.Anchor}}" fill="{{.Color}}" paint-order="stroke" stroke="#fff" stroke-width="4" stroke-linejoin="round">{{$x := .X}}{{range $i, $l := .Lines}}<tspan x="{{f1 $x}}" dy="{{if $i}}14{{else}}0{{end}}">{{$l}}</tspan>{{end}}</text>
 {{end}}{{range .Nodes}}<circle cx="{{f1 .X}}" cy="{{f1 .Y}}" r="9" fill="#1e3a8a" stroke="#fff" stroke-width="2"/>
 <text x="{{f1 .LX}}" y="{{f1 .LY}}" text-anchor="{{.Anchor}}" font-weight="600">{{.Label}}</text>
 {{end}}</svg>

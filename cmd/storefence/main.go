@@ -47,6 +47,8 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"collect", "[--config agent.yaml] [--format json|table]", "run every collector once on this machine and print the report", runCollect},
+		{"audit", "--stores F --reports PATH... [--policy F] [--now T] [--format table|json|markdown|html] [--output F] [--fail-on S]", "evaluate policy now and print findings, clusters and warnings", runAudit},
+		{"hash", "--field F [--region CC] VALUE", "print the keyed digest of a registration value, so raw numbers need not be stored", runHash},
 		{"version", "", "print version, commit and build date", runVersion},
 	}
 }
