@@ -530,8 +530,15 @@ func (u *unionFind) union(a, b int32) bool {
 	return true
 }
 
-// shortDuration writes d to the minute, without zero seconds: "5h0m".
+// shortDuration writes d for people: "20d4h" from two days on, else to the
+// minute ("5h0m").
 func shortDuration(d time.Duration) string {
-	s := d.Round(time.Minute).String()
-	return strings.TrimSuffix(s, "0s")
+	if d >= 48*time.Hour {
+		days, hours := d/(24*time.Hour), (d%(24*time.Hour))/time.Hour
+		if hours == 0 {
+			return fmt.Sprintf("%dd", days)
+		}
+		return fmt.Sprintf("%dd%dh", days, hours)
+	}
+	return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
 }

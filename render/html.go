@@ -266,7 +266,7 @@ svg{width:100%;height:auto;max-width:720px;display:block;margin:auto}svg text{fo
 {{end}}{{end}}
 {{if .Audit.Findings}}<h2>Findings</h2>
 <table><thead><tr><th>severity</th><th>signal</th><th>value</th><th>stores</th><th>seen</th><th>what to do</th></tr></thead><tbody>
-{{range .Audit.Findings}}<tr><td>{{if .Exempted}}<span class="sev exempt">exempt</span>{{else}}<span class="sev {{lower .Severity.String}}">{{.Severity}}</span>{{end}}</td>
+{{range .Audit.Findings}}<tr><td>{{if .Exempted}}<span class="sev exempt">exempt</span>{{else}}<span class="sev {{lower .Severity.String}}">{{.Severity}}</span>{{if .Escalated}}<br><span class="muted">raised: a suspended or closed store shares it</span>{{end}}{{end}}</td>
 <td><code>{{.Signal}}</code></td><td><code>{{.Value}}</code></td><td>{{stores .Stores}}</td><td class="muted">{{span .}}</td>
 <td class="fix">{{if .Exempted}}Exempted: {{.Exemption}}{{else}}{{advice .Signal}}{{end}}<br><span class="muted">id {{.ID}}</span></td></tr>
 {{end}}</tbody></table>{{else}}<h2>Findings</h2><p>No store shares a value with another. Your stores look isolated.</p>{{end}}

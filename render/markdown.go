@@ -22,6 +22,9 @@ func Markdown(w io.Writer, a *policy.Audit) error {
 		for i := range a.Findings {
 			f := &a.Findings[i]
 			sev, fix := "**"+f.Severity.String()+"**", policy.Advice(f.Signal)
+			if f.Escalated {
+				sev += " (raised: a suspended or closed store shares it)"
+			}
 			if f.Exempted {
 				sev, fix = "exempted", "exempted: "+f.Exemption
 			}

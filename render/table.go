@@ -31,6 +31,9 @@ func Table(w io.Writer, a *policy.Audit, opt Options) error {
 		if ag := agents(f, 6); ag != "" {
 			t.wrap("  agents: ", ag+"; seen "+span(f))
 		}
+		if f.Escalated {
+			t.wrap("  raised: ", "to critical, because a suspended or closed store shares it")
+		}
 		if f.Exempted {
 			t.wrap("  exempt: ", f.Exemption)
 		} else {

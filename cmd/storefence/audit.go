@@ -52,7 +52,8 @@ func runAudit(_ context.Context, e *env, args []string) int {
 	}
 	var out bytes.Buffer
 	color := *output == "" && *format == "table" && os.Getenv("NO_COLOR") == "" && isTerminal(e.stdout)
-	if err := render.Write(&out, *format, a.audit, render.Options{Color: color}); err == nil {
+	err = render.Write(&out, *format, a.audit, render.Options{Color: color})
+	if err == nil {
 		err = writeOutput(e, *output, out.Bytes())
 	}
 	if err != nil {

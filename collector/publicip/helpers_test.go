@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/storefence/storefence/config"
+	"github.com/storefence/storefence/internal/dnstest"
 	"github.com/storefence/storefence/report"
 )
 
@@ -29,44 +30,7 @@ const (
 
 // startDNS starts h on UDP and TCP on one loopback port and returns that
 // address ("127.0.0.1:port"). The servers stop when the test ends.
-func startDNS(tb testing.TB, h dns.HandlerFunc) string {
-	tb.Helper()
-	for range 20 {
-		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			tb.Fatal(err)
-		}
-		l, err := net.Listen("tcp4", pc.LocalAddr().String())
-		if err != nil { // the TCP port is taken: try another
-			pc.Close()
-			continue
-		}
-		serveDNS(tb, &dns.Server{PacketConn: pc, Handler: h})
-		serveDNS(tb, &dns.Server{Listener: l, Handler: h})
-		return pc.LocalAddr().String()
-	}
-	tb.Fatal("no loopback port free for both UDP and TCP")
-	return ""
-}
-
-// serveDNS runs srv until the test ends, returning once it listens.
-func serveDNS(tb testing.TB, srv *dns.Server) {
-	tb.Helper()
-	started := make(chan struct{})
-	srv.NotifyStartedFunc = func() { close(started) }
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ActivateAndServe() }()
-	select {
-	case <-started:
-	case err := <-errc:
-		tb.Fatalf("dns server: %v", err)
-	}
-	tb.Cleanup(func() {
-		if err := srv.Shutdown(); err != nil {
-			tb.Errorf("dns server shutdown: %v", err)
-		}
-	})
-}
+func startDNS(tb testing.TB, h dns.HandlerFunc) string { return dnstest.Start(tb, h) }
 
 // startRawUDP starts a UDP responder that is not a DNS server: for each
 // query it sends the packets that respond returns, whatever they hold.
