@@ -50,26 +50,35 @@ func Collect(ctx context.Context, cfg *config.Agent, cs []collector.Collector, n
 		Version:     version,
 	}
 	succeeded := collector.Run(ctx, cs, r, log)
-	return r, succeeded > 0 || r.PublicIP != nil || r.Device != nil || r.Network != nil || len(r.Sessions) > 0
+	return r, succeeded > 0 || hasFacts(r)
 }
 
-// AgentID is cfg's agent id, or when unset the host name (made a valid id).
+// hasFacts reports whether r holds any fact, even from collectors that also
+// failed in part.
+func hasFacts(r *report.Report) bool {
+	p, d, n := r.PublicIP, r.Device, r.Network
+	return (p != nil && (p.V4 != "" || p.V6 != "")) ||
+		(d != nil && (d.HostID != "" || d.MachineID != "" || d.Hostname != "" || len(d.MACs) > 0)) ||
+		(n != nil && *n != report.Network{}) ||
+		len(r.Sessions) > 0
+}
+
+// AgentID is cfg's agent id, or when unset the host name made a valid id.
 func AgentID(cfg *config.Agent) string {
 	if cfg.AgentID != "" {
 		return cfg.AgentID
 	}
-	h, err := os.Hostname()
-	if err != nil {
-		return "unnamed"
-	}
-	id := []byte{}
-	for _, c := range []byte(h) {
-		switch {
+	h, _ := os.Hostname()
+	return idFromHostname(h)
+}
+
+// idFromHostname keeps the characters of h that an id may hold, at most 64.
+func idFromHostname(h string) string {
+	id := make([]byte, 0, 64)
+	for i := 0; i < len(h) && len(id) < 64; i++ {
+		switch c := h[i]; {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
 			id = append(id, c)
-		}
-		if len(id) == 64 {
-			break
 		}
 	}
 	if !report.ValidID(string(id)) {
