@@ -21,6 +21,7 @@ func dataset(stores, obsPerStore int, hot bool) *Input {
 		in.Stores[i] = Store{ID: id, Status: "active"}
 		agent := fmt.Sprintf("vps-%07d", i)
 		st := []string{id}
+		in.Agents = append(in.Agents, AgentState{Agent: agent, LastSeen: now.Add(-time.Duration(rng.IntN(50)) * time.Minute), Stores: st})
 		for j := range obsPerStore {
 			sig := signals[j%len(signals)]
 			n := i*obsPerStore + j

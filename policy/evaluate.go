@@ -1,10 +1,14 @@
 package policy
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"hash/maphash"
+	"math"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -44,15 +48,19 @@ type Input struct {
 
 // Evaluate finds every value shared by two or more stores in in, as of now,
 // and the clusters and warnings that follow. It never compares stores
-// pairwise: every sighting goes into an index keyed by (signal, value), so
-// the cost grows with the number of sightings.
+// pairwise: every counting sighting and registration value becomes a 16-byte
+// index entry keyed by the hash of its (signal, value); sorting the entries
+// brings equal values together, so the cost grows as n log n in the number
+// of sightings, with no per-value map.
 func Evaluate(in *Input, p *Policy, now time.Time) *Audit {
-	e := &evaluator{p: p, now: now.UTC(), storeIdx: map[string]int32{}, agentIdx: map[string]int32{}, groups: map[groupKey]int32{}}
+	e := &evaluator{p: p, in: in, now: now.UTC(), seed: maphash.MakeSeed()}
+	e.bad = map[string]bool{}
 	for _, s := range in.Stores {
-		e.store(s.ID, s.Status)
+		if s.Status == "suspended" || s.Status == "closed" {
+			e.bad[s.ID] = true
+		}
 	}
-	e.indexSightings(in.Sightings)
-	e.indexRegistration(in.Registration)
+	e.index()
 	findings := e.findings(in.Exemptions)
 	return &Audit{
 		Schema:      AuditSchema,
@@ -64,70 +72,43 @@ func Evaluate(in *Input, p *Policy, now time.Time) *Audit {
 }
 
 type evaluator struct {
-	p   *Policy
-	now time.Time
-
-	storeIdx  map[string]int32
-	storeIDs  []string
-	storeBad  []bool // suspended or closed
-	agentIdx  map[string]int32
-	agentIDs  []string
-	groups    map[groupKey]int32
-	groupList []group
-	subnets   map[netip.Prefix][]subnetSighting
+	p    *Policy
+	in   *Input
+	now  time.Time
+	seed maphash.Seed
+	bad  map[string]bool // suspended or closed stores
+	idx  []entry
 }
 
-type groupKey struct{ signal, value string }
-
-// group gathers the evidence for one (signal, value).
-type group struct {
-	key  groupKey
-	hint string
-	ev   []ev
+// entry is one store meeting one value: a reference into the input, and
+// the hash of the (signal, value) it counts for.
+type entry struct {
+	h    uint64
+	ref  int32  // index into in.Sightings or in.Registration
+	pos  uint16 // which of the sighting's stores
+	kind uint8
 }
 
-// ev is one store meeting a value through one agent (-1: the registry).
+const (
+	kindSighting uint8 = iota // (s.Signal, s.Value)
+	kindSubnet                // (public_subnet, prefix of s.Value)
+	kindReg                   // ("reg."+field, digest)
+)
+
+// ev is one piece of evidence while a finding is built.
 type ev struct {
-	store, agent int32
-	first, last  int64 // Unix nanoseconds
+	store, agent string
+	first, last  int64 // Unix nanoseconds; 0 for registration
 	count        int64
 }
 
-type subnetSighting struct {
-	addr netip.Addr
-	e    ev
-}
-
-func (e *evaluator) store(id, status string) int32 {
-	if i, ok := e.storeIdx[id]; ok {
-		return i
-	}
-	i := int32(len(e.storeIDs))
-	e.storeIdx[id] = i
-	e.storeIDs = append(e.storeIDs, id)
-	e.storeBad = append(e.storeBad, status == "suspended" || status == "closed")
-	return i
-}
-
-func (e *evaluator) agent(id string) int32 {
-	if i, ok := e.agentIdx[id]; ok {
-		return i
-	}
-	i := int32(len(e.agentIDs))
-	e.agentIdx[id] = i
-	e.agentIDs = append(e.agentIDs, id)
-	return i
-}
-
-func (e *evaluator) add(signal, value, hint string, x ev) {
-	k := groupKey{signal, value}
-	i, ok := e.groups[k]
-	if !ok {
-		i = int32(len(e.groupList))
-		e.groups[k] = i
-		e.groupList = append(e.groupList, group{key: k, hint: hint})
-	}
-	e.groupList[i].ev = append(e.groupList[i].ev, x)
+func (e *evaluator) hash(signal, value string) uint64 {
+	var h maphash.Hash
+	h.SetSeed(e.seed)
+	h.WriteString(signal)
+	h.WriteByte(0)
+	h.WriteString(value)
+	return h.Sum64()
 }
 
 // inWindow reports whether a sighting from first to last counts for signal
@@ -143,133 +124,267 @@ func (e *evaluator) inWindow(signal string, first, last time.Time) (time.Time, b
 	return last, w == 0 || !last.Before(e.now.Add(-w))
 }
 
-func (e *evaluator) indexSightings(ss []Sighting) {
-	e.subnets = map[netip.Prefix][]subnetSighting{}
-	for i := range ss {
-		s := &ss[i]
-		if len(s.Stores) == 0 || e.p.ignored(s.Signal, s.Value) {
-			continue
-		}
-		agent := e.agent(s.Agent)
-		if s.Signal == PublicIP {
-			e.subnetSighting(s, agent)
-		}
-		last, ok := e.inWindow(s.Signal, s.FirstSeen, s.LastSeen)
-		if !ok {
-			continue
-		}
-		for _, st := range s.Stores {
-			e.add(s.Signal, s.Value, "", ev{e.store(st, ""), agent, s.FirstSeen.UnixNano(), last.UnixNano(), s.Count})
+// index makes one entry per (counting sighting or registration value, store).
+func (e *evaluator) index() {
+	n := len(e.in.Registration)
+	for i := range e.in.Sightings {
+		n += len(e.in.Sightings[i].Stores)
+		if e.in.Sightings[i].Signal == PublicIP {
+			n += len(e.in.Sightings[i].Stores)
 		}
 	}
-	e.indexSubnets()
+	e.idx = make([]entry, 0, n)
+	for i := range e.in.Sightings {
+		s := &e.in.Sightings[i]
+		if len(s.Stores) == 0 || len(s.Stores) > math.MaxUint16 || e.p.ignored(s.Signal, s.Value) {
+			continue
+		}
+		if _, ok := e.inWindow(s.Signal, s.FirstSeen, s.LastSeen); ok {
+			h := e.hash(s.Signal, s.Value)
+			for j := range s.Stores {
+				e.idx = append(e.idx, entry{h: h, ref: int32(i), pos: uint16(j), kind: kindSighting})
+			}
+		}
+		if s.Signal != PublicIP {
+			continue
+		}
+		if pfx, ok := e.subnet(s.Value); ok {
+			if _, ok := e.inWindow(PublicSubnet, s.FirstSeen, s.LastSeen); ok {
+				h := e.hash(PublicSubnet, pfx)
+				for j := range s.Stores {
+					e.idx = append(e.idx, entry{h: h, ref: int32(i), pos: uint16(j), kind: kindSubnet})
+				}
+			}
+		}
+	}
+	for i, v := range e.in.Registration {
+		e.idx = append(e.idx, entry{h: e.hash(RegPrefix+v.Field, v.Digest), ref: int32(i), kind: kindReg})
+	}
+	sortEntries(e.idx)
 }
 
-// subnetSighting files a public_ip sighting under its subnet, if it is in
-// public_subnet's window.
-func (e *evaluator) subnetSighting(s *Sighting, agent int32) {
-	last, ok := e.inWindow(PublicSubnet, s.FirstSeen, s.LastSeen)
-	if !ok {
+// sortEntries sorts by hash with an LSD radix sort: linear in the number of
+// entries, where a comparison sort is n log n and the largest cost of an
+// evaluation.
+func sortEntries(xs []entry) {
+	if len(xs) < 256 {
+		slices.SortFunc(xs, func(a, b entry) int { return cmp.Compare(a.h, b.h) })
 		return
 	}
-	a, err := netip.ParseAddr(s.Value)
+	buf := make([]entry, len(xs))
+	src, dst := xs, buf
+	for shift := uint(0); shift < 64; shift += 8 {
+		var count [256]int
+		for _, x := range src {
+			count[byte(x.h>>shift)]++
+		}
+		if count[byte(src[0].h>>shift)] == len(src) {
+			continue // every entry has the same byte here
+		}
+		pos := 0
+		for i, c := range count {
+			count[i] = pos
+			pos += c
+		}
+		for _, x := range src {
+			b := byte(x.h >> shift)
+			dst[count[b]] = x
+			count[b]++
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &xs[0] {
+		copy(xs, src)
+	}
+}
+
+// subnet is the public_subnet of an address, per the policy's prefixes.
+func (e *evaluator) subnet(addr string) (string, bool) {
+	pfx := e.prefix(addr)
+	return pfx.String(), pfx.IsValid()
+}
+
+// prefix is the public_subnet prefix of addr; invalid when addr is not an
+// address.
+func (e *evaluator) prefix(addr string) netip.Prefix {
+	a, err := netip.ParseAddr(addr)
 	if err != nil {
-		return
+		return netip.Prefix{}
 	}
 	bits := e.p.IPv4Prefix
 	if a.Is6() {
 		bits = e.p.IPv6Prefix
 	}
-	pfx, err := a.Prefix(bits)
-	if err != nil {
-		return
-	}
-	for _, st := range s.Stores {
-		e.subnets[pfx] = append(e.subnets[pfx], subnetSighting{a, ev{e.store(st, ""), agent, s.FirstSeen.UnixNano(), last.UnixNano(), s.Count}})
-	}
+	pfx, _ := a.Prefix(bits)
+	return pfx
 }
 
-// indexSubnets adds a public_subnet group for every subnet where stores
-// used different addresses: two stores on one address are public_ip, not
-// also public_subnet.
-func (e *evaluator) indexSubnets() {
-	for pfx, list := range e.subnets {
-		distinct := false
-		for _, x := range list[1:] {
-			if x.addr != list[0].addr {
-				distinct = true
+// key is the (signal, value) an entry counts for.
+func (e *evaluator) key(x entry) groupKey {
+	switch x.kind {
+	case kindReg:
+		v := &e.in.Registration[x.ref]
+		return groupKey{RegPrefix + v.Field, v.Digest}
+	case kindSubnet:
+		pfx, _ := e.subnet(e.in.Sightings[x.ref].Value)
+		return groupKey{PublicSubnet, pfx}
+	}
+	s := &e.in.Sightings[x.ref]
+	return groupKey{s.Signal, s.Value}
+}
+
+// sameKey reports whether a and b count for the same (signal, value),
+// without building either key.
+func (e *evaluator) sameKey(a, b entry) bool {
+	if a.kind != b.kind {
+		return false
+	}
+	switch a.kind {
+	case kindReg:
+		x, y := &e.in.Registration[a.ref], &e.in.Registration[b.ref]
+		return x.Field == y.Field && x.Digest == y.Digest
+	case kindSubnet:
+		return e.prefix(e.in.Sightings[a.ref].Value) == e.prefix(e.in.Sightings[b.ref].Value)
+	}
+	x, y := &e.in.Sightings[a.ref], &e.in.Sightings[b.ref]
+	return x.Signal == y.Signal && x.Value == y.Value
+}
+
+func (e *evaluator) regHint(x entry) string {
+	if x.kind != kindReg {
+		return ""
+	}
+	return e.in.Registration[x.ref].Hint
+}
+
+func (e *evaluator) store(x entry) string {
+	if x.kind == kindReg {
+		return e.in.Registration[x.ref].Store
+	}
+	return e.in.Sightings[x.ref].Stores[x.pos]
+}
+
+func (e *evaluator) evidence(x entry) ev {
+	if x.kind == kindReg {
+		return ev{store: e.in.Registration[x.ref].Store}
+	}
+	s := &e.in.Sightings[x.ref]
+	signal := s.Signal
+	if x.kind == kindSubnet {
+		signal = PublicSubnet
+	}
+	last, _ := e.inWindow(signal, s.FirstSeen, s.LastSeen)
+	return ev{store: s.Stores[x.pos], agent: s.Agent, first: s.FirstSeen.UnixNano(), last: last.UnixNano(), count: s.Count}
+}
+
+type groupKey struct{ signal, value string }
+
+// groups calls fn with the entries of every (signal, value) that at least
+// two different stores meet.
+func (e *evaluator) groups(fn func(k groupKey, xs []entry)) {
+	for i := 0; i < len(e.idx); {
+		j := i + 1
+		for j < len(e.idx) && e.idx[j].h == e.idx[i].h {
+			j++
+		}
+		run := e.idx[i:j]
+		i = j
+		if len(run) < 2 || !e.twoStores(run) {
+			continue
+		}
+		// Equal hashes are nearly always equal keys; split the rare collision.
+		same := true
+		for _, x := range run[1:] {
+			if !e.sameKey(run[0], x) {
+				same = false
 				break
 			}
 		}
-		if !distinct {
+		if same {
+			fn(e.key(run[0]), run)
 			continue
 		}
-		for _, x := range list {
-			e.add(PublicSubnet, pfx.String(), "", x.e)
+		byKey := map[groupKey][]entry{}
+		for _, x := range run {
+			byKey[e.key(x)] = append(byKey[e.key(x)], x)
 		}
-	}
-	e.subnets = nil
-}
-
-func (e *evaluator) indexRegistration(vals []RegValue) {
-	for _, v := range vals {
-		e.add(RegPrefix+v.Field, v.Digest, v.Hint, ev{store: e.store(v.Store, ""), agent: -1})
-	}
-}
-
-// findings turns every group that two or more stores share into a finding.
-func (e *evaluator) findings(exemptions []Exemption) []Finding {
-	var out []Finding
-	for gi := range e.groupList {
-		g := &e.groupList[gi]
-		if len(g.ev) < 2 {
-			continue
-		}
-		evs := mergeEvidence(g.ev)
-		g.ev = nil // free as we go: the index is no longer needed
-		stores := distinctStores(evs)
-		if len(stores) < 2 {
-			continue
-		}
-		f := Finding{
-			ID:       FindingID(g.key.signal, g.key.value),
-			Signal:   g.key.signal,
-			Severity: e.p.severity(g.key.signal, g.key.value),
-			Value:    g.key.value,
-			Stores:   make([]string, len(stores)),
-			Evidence: make([]Evidence, len(evs)),
-		}
-		if g.hint != "" {
-			f.Value = g.hint
-		}
-		for i, s := range stores {
-			f.Stores[i] = e.storeIDs[s]
-			if e.storeBad[s] && f.Severity < Critical {
-				f.Severity, f.Escalated = Critical, true
+		for k, xs := range byKey {
+			if e.twoStores(xs) {
+				fn(k, xs)
 			}
 		}
+	}
+}
+
+func (e *evaluator) twoStores(xs []entry) bool {
+	first := e.store(xs[0])
+	for _, x := range xs[1:] {
+		if e.store(x) != first {
+			return true
+		}
+	}
+	return false
+}
+
+// distinctAddrs reports whether a public_subnet group holds two different
+// addresses: two stores on one address are public_ip, not also public_subnet.
+func (e *evaluator) distinctAddrs(xs []entry) bool {
+	first := e.in.Sightings[xs[0].ref].Value
+	for _, x := range xs[1:] {
+		if e.in.Sightings[x.ref].Value != first {
+			return true
+		}
+	}
+	return false
+}
+
+// findings turns every (signal, value) that two or more stores share into a
+// finding.
+func (e *evaluator) findings(exemptions []Exemption) []Finding {
+	var out []Finding
+	e.groups(func(k groupKey, xs []entry) {
+		if k.signal == PublicSubnet && !e.distinctAddrs(xs) {
+			return
+		}
+		evs := make([]ev, len(xs))
+		hint := ""
+		for i, x := range xs {
+			evs[i] = e.evidence(x)
+			// A hint from a raw value says more than one from a digest.
+			if h := e.regHint(x); h != "" && (hint == "" || strings.HasPrefix(hint, "hmac:")) {
+				hint = h
+			}
+		}
+		evs = mergeEvidence(evs)
+		f := Finding{
+			ID:       FindingID(k.signal, k.value),
+			Signal:   k.signal,
+			Severity: e.p.severity(k.signal, k.value),
+			Value:    k.value,
+			Evidence: make([]Evidence, len(evs)),
+		}
+		if hint != "" {
+			f.Value = hint
+		}
 		for i, x := range evs {
-			f.Evidence[i] = Evidence{Store: e.storeIDs[x.store], Count: x.count}
-			if x.agent >= 0 {
-				f.Evidence[i].Agent = e.agentIDs[x.agent]
+			if i == 0 || x.store != evs[i-1].store {
+				f.Stores = append(f.Stores, x.store)
+				if e.bad[x.store] && f.Severity < Critical {
+					f.Severity, f.Escalated = Critical, true
+				}
+			}
+			f.Evidence[i] = Evidence{Store: x.store, Agent: x.agent, Count: x.count}
+			if x.agent != "" {
 				f.Evidence[i].FirstSeen = time.Unix(0, x.first).UTC()
 				f.Evidence[i].LastSeen = time.Unix(0, x.last).UTC()
 			}
 		}
-		sort.Strings(f.Stores)
-		sort.Slice(f.Evidence, func(i, j int) bool {
-			a, b := &f.Evidence[i], &f.Evidence[j]
-			if a.Store != b.Store {
-				return a.Store < b.Store
-			}
-			return a.Agent < b.Agent
-		})
 		if ex := exemptionFor(exemptions, f.Signal, f.Stores, e.now); ex != nil {
 			f.Exempted, f.Exemption = true, ex.Reason
 		}
 		out = append(out, f)
-	}
-	e.groupList, e.groups = nil, nil
+	})
+	e.idx = nil
 	sort.Slice(out, func(i, j int) bool {
 		a, b := &out[i], &out[j]
 		if a.Severity != b.Severity {
@@ -295,11 +410,11 @@ func FindingID(signal, value string) string {
 
 // mergeEvidence sorts evidence by (store, agent) and merges duplicates.
 func mergeEvidence(evs []ev) []ev {
-	sort.Slice(evs, func(i, j int) bool {
-		if evs[i].store != evs[j].store {
-			return evs[i].store < evs[j].store
+	slices.SortFunc(evs, func(a, b ev) int {
+		if c := cmp.Compare(a.store, b.store); c != 0 {
+			return c
 		}
-		return evs[i].agent < evs[j].agent
+		return cmp.Compare(a.agent, b.agent)
 	})
 	out := evs[:1]
 	for _, x := range evs[1:] {
@@ -311,16 +426,6 @@ func mergeEvidence(evs []ev) []ev {
 		last.first = min(last.first, x.first)
 		last.last = max(last.last, x.last)
 		last.count += x.count
-	}
-	return out
-}
-
-func distinctStores(evs []ev) []int32 {
-	var out []int32
-	for i, x := range evs {
-		if i == 0 || x.store != evs[i-1].store {
-			out = append(out, x.store)
-		}
 	}
 	return out
 }
@@ -384,12 +489,28 @@ func (e *evaluator) clusters(findings []Finding) []Cluster {
 		}
 		return qual[i].Severity > qual[j].Severity
 	})
-	uf := newUnionFind(len(e.storeIDs))
+	ids := map[string]int32{} // the stores of qualifying findings
+	var names []string
+	id := func(s string) int32 {
+		i, ok := ids[s]
+		if !ok {
+			i = int32(len(names))
+			ids[s] = i
+			names = append(names, s)
+		}
+		return i
+	}
+	for _, f := range qual {
+		for _, s := range f.Stores {
+			id(s)
+		}
+	}
+	uf := newUnionFind(len(names))
 	joins := make([]bool, len(qual))
 	for i, f := range qual {
-		first := e.storeIdx[f.Stores[0]]
+		first := ids[f.Stores[0]]
 		for _, s := range f.Stores[1:] {
-			if uf.union(first, e.storeIdx[s]) {
+			if uf.union(first, ids[s]) {
 				joins[i] = true
 			}
 		}
@@ -398,7 +519,7 @@ func (e *evaluator) clusters(findings []Finding) []Cluster {
 	signals := map[int32]map[string]bool{}
 	var roots []int32
 	for i, f := range qual {
-		r := uf.find(e.storeIdx[f.Stores[0]])
+		r := uf.find(ids[f.Stores[0]])
 		c := byRoot[r]
 		if c == nil {
 			c = &Cluster{}
@@ -415,10 +536,8 @@ func (e *evaluator) clusters(findings []Finding) []Cluster {
 			}
 		}
 	}
-	for s := range e.storeIDs {
-		if c := byRoot[uf.find(int32(s))]; c != nil {
-			c.Stores = append(c.Stores, e.storeIDs[s])
-		}
+	for i, name := range names {
+		byRoot[uf.find(int32(i))].Stores = append(byRoot[uf.find(int32(i))].Stores, name)
 	}
 	out := make([]Cluster, 0, len(roots))
 	for _, r := range roots {

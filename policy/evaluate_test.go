@@ -476,3 +476,30 @@ func TestShortDuration(t *testing.T) {
 		}
 	}
 }
+
+func TestSortEntries(t *testing.T) {
+	for _, n := range []int{0, 1, 100, 5000} {
+		xs := make([]entry, n)
+		for i := range xs {
+			xs[i] = entry{h: uint64(i*2654435761) ^ uint64(i)<<40, ref: int32(i)}
+		}
+		sortEntries(xs)
+		for i := 1; i < n; i++ {
+			if xs[i-1].h > xs[i].h {
+				t.Fatalf("n=%d: not sorted at %d", n, i)
+			}
+		}
+	}
+}
+
+func TestParseMAC48(t *testing.T) {
+	for in, want := range map[string]bool{
+		"00:1a:2B:3c:4d:5e": true, "00-1A-2B-3C-4D-5E": true, "001a.2b3c.4d5e": true,
+		"00:1a:2b:3c:4d": false, "00:1a:2b:3c:4d:5g": false, "00:1a:2b:3c:4d:5e:6f:70": false, "": false,
+	} {
+		hw, ok := parseMAC48(in)
+		if ok != want || (ok && hw != [6]byte{0, 0x1a, 0x2b, 0x3c, 0x4d, 0x5e}) {
+			t.Errorf("parseMAC48(%q) = %x, %v; want ok=%v", in, hw, ok, want)
+		}
+	}
+}
