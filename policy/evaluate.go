@@ -54,6 +54,12 @@ type Input struct {
 // of sightings, with no per-value map.
 func Evaluate(in *Input, p *Policy, now time.Time) *Audit {
 	e := &evaluator{p: p, in: in, now: now.UTC(), seed: maphash.MakeSeed()}
+	e.since = map[string]time.Time{}
+	for name, sp := range p.Signals {
+		if sp.Window > 0 {
+			e.since[name] = e.now.Add(-sp.Window)
+		}
+	}
 	e.bad = map[string]bool{}
 	for _, s := range in.Stores {
 		if s.Status == "suspended" || s.Status == "closed" {
@@ -78,6 +84,9 @@ type evaluator struct {
 	seed maphash.Seed
 	bad  map[string]bool // suspended or closed stores
 	idx  []entry
+	// since holds, per signal with a window, the oldest last sighting that
+	// still counts.
+	since map[string]time.Time
 }
 
 // entry is one store meeting one value: a reference into the input, and
@@ -120,8 +129,8 @@ func (e *evaluator) inWindow(signal string, first, last time.Time) (time.Time, b
 	if last.After(e.now) {
 		last = e.now
 	}
-	w := e.p.Signals[signal].Window
-	return last, w == 0 || !last.Before(e.now.Add(-w))
+	since, ok := e.since[signal]
+	return last, !ok || !last.Before(since)
 }
 
 // index makes one entry per (counting sighting or registration value, store).
@@ -564,7 +573,7 @@ func (e *evaluator) clusters(findings []Finding) []Cluster {
 // warnings lists what is wrong but is not a shared value.
 func (e *evaluator) warnings(in *Input) []Warning {
 	var out []Warning
-	served := map[string]bool{}
+	served := make(map[string]bool, len(in.Agents))
 	known := make(map[string]bool, len(in.Stores))
 	for _, s := range in.Stores {
 		known[s.ID] = true
