@@ -1,6 +1,8 @@
 package policy
 
 import (
+	"cmp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -89,24 +91,33 @@ func StateOf(r *report.Report) *AgentState {
 	return st
 }
 
+// Fill sets in's sightings and agent states to what a has aggregated, in no
+// particular order (Evaluate needs none): the fast path of an audit.
+func (a *Aggregator) Fill(in *Input) {
+	in.Sightings = make([]Sighting, 0, len(a.sightings))
+	for _, s := range a.sightings {
+		in.Sightings = append(in.Sightings, *s)
+	}
+	in.Agents = a.Agents()
+}
+
 // Sightings returns the aggregated sightings in a stable order.
 func (a *Aggregator) Sightings() []Sighting {
 	out := make([]Sighting, 0, len(a.sightings))
 	for _, s := range a.sightings {
 		out = append(out, *s)
 	}
-	sort.Slice(out, func(i, j int) bool {
-		x, y := &out[i], &out[j]
-		if x.Agent != y.Agent {
-			return x.Agent < y.Agent
+	slices.SortFunc(out, func(x, y Sighting) int {
+		if c := cmp.Compare(x.Agent, y.Agent); c != 0 {
+			return c
 		}
-		if x.Signal != y.Signal {
-			return x.Signal < y.Signal
+		if c := cmp.Compare(x.Signal, y.Signal); c != 0 {
+			return c
 		}
-		if x.Value != y.Value {
-			return x.Value < y.Value
+		if c := cmp.Compare(x.Value, y.Value); c != 0 {
+			return c
 		}
-		return strings.Join(x.Stores, ",") < strings.Join(y.Stores, ",")
+		return slices.Compare(x.Stores, y.Stores)
 	})
 	return out
 }

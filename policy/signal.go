@@ -59,17 +59,18 @@ type Observed struct {
 // and duplicates removed. It applies no policy: ignore rules are applied at
 // evaluation, so that a changed policy applies to the whole history.
 func Observe(r *report.Report) []Observed {
-	var out []Observed
-	seen := map[Observed]bool{}
+	out := make([]Observed, 0, 16)
 	add := func(signal, value string) {
 		if value == "" {
 			return
 		}
 		o := Observed{signal, value}
-		if !seen[o] {
-			seen[o] = true
-			out = append(out, o)
+		for _, x := range out { // a report holds a few dozen values at most
+			if x == o {
+				return
+			}
 		}
+		out = append(out, o)
 	}
 	add(SameMachine, r.Agent)
 	if p := r.PublicIP; p != nil {

@@ -69,14 +69,18 @@ func jsonError(err error) error {
 // for the first field that is wrong.
 func (r *Report) Validate() error {
 	v := validator{}
-	v.check(r.Schema == Schema, "schema", fmt.Sprintf("must be %q", Schema))
+	if !(r.Schema == Schema) {
+		v.check(false, "schema", fmt.Sprintf("must be %q", Schema))
+	}
 	v.check(r.ID != "" && len(r.ID) <= 128 && printable(r.ID), "id", "must be 1 to 128 printable characters")
 	v.check(ValidID(r.Agent), "agent", "must be 1 to 64 letters, digits, '.', '_' or '-'")
-	v.check(len(r.Stores) <= MaxStores, "stores", fmt.Sprintf("at most %d stores", MaxStores))
+	if !(len(r.Stores) <= MaxStores) {
+		v.check(false, "stores", fmt.Sprintf("at most %d stores", MaxStores))
+	}
 	seen := map[string]bool{}
 	for i, s := range r.Stores {
-		v.check(ValidID(s), fmt.Sprintf("stores[%d]", i), "must be 1 to 64 letters, digits, '.', '_' or '-'")
-		v.check(!seen[s], fmt.Sprintf("stores[%d]", i), "duplicate store "+s)
+		v.check(ValidID(s), at("stores", i, ""), "must be 1 to 64 letters, digits, '.', '_' or '-'")
+		v.check(!seen[s], at("stores", i, ""), "duplicate store")
 		seen[s] = true
 	}
 	v.check(!r.CollectedAt.IsZero(), "collected_at", "required")
@@ -84,19 +88,20 @@ func (r *Report) Validate() error {
 	if p := r.PublicIP; p != nil {
 		v.addr("public_ip.v4", p.V4, 4)
 		v.addr("public_ip.v6", p.V6, 6)
-		v.check(len(p.Answers) <= MaxAnswers, "public_ip.answers", fmt.Sprintf("at most %d answers", MaxAnswers))
+		if !(len(p.Answers) <= MaxAnswers) {
+			v.check(false, "public_ip.answers", fmt.Sprintf("at most %d answers", MaxAnswers))
+		}
 		for i, a := range p.Answers {
-			f := fmt.Sprintf("public_ip.answers[%d]", i)
-			v.str(f+".provider", a.Provider)
-			v.str(f+".kind", a.Kind)
-			v.str(f+".transport", a.Transport)
-			v.str(f+".error", a.Error)
-			v.addr(f+".ip", a.IP, 0)
-			v.check(a.RTTMs >= 0 && a.RTTMs < 3.6e6, f+".rtt_ms", "out of range")
+			v.str(at("public_ip.answers", i, ".provider"), a.Provider)
+			v.str(at("public_ip.answers", i, ".kind"), a.Kind)
+			v.str(at("public_ip.answers", i, ".transport"), a.Transport)
+			v.str(at("public_ip.answers", i, ".error"), a.Error)
+			v.addr(at("public_ip.answers", i, ".ip"), a.IP, 0)
+			v.check(a.RTTMs >= 0 && a.RTTMs < 3.6e6, at("public_ip.answers", i, ".rtt_ms"), "out of range")
 		}
 		v.check(len(p.ResolverEgress) <= MaxAnswers, "public_ip.resolver_egress", "too many addresses")
 		for i, a := range p.ResolverEgress {
-			v.addr(fmt.Sprintf("public_ip.resolver_egress[%d]", i), a, 0)
+			v.addr(at("public_ip.resolver_egress", i, ""), a, 0)
 		}
 	}
 	if d := r.Device; d != nil {
@@ -106,18 +111,24 @@ func (r *Report) Validate() error {
 		} {
 			v.str("device."+f.name, f.val)
 		}
-		v.check(len(d.MACs) <= MaxMACs, "device.macs", fmt.Sprintf("at most %d", MaxMACs))
+		if !(len(d.MACs) <= MaxMACs) {
+			v.check(false, "device.macs", fmt.Sprintf("at most %d", MaxMACs))
+		}
 		for i, m := range d.MACs {
-			v.mac(fmt.Sprintf("device.macs[%d]", i), m)
+			v.mac(at("device.macs", i, ""), m)
 		}
-		v.check(len(d.Interfaces) <= MaxMACs, "device.interfaces", fmt.Sprintf("at most %d", MaxMACs))
+		if !(len(d.Interfaces) <= MaxMACs) {
+			v.check(false, "device.interfaces", fmt.Sprintf("at most %d", MaxMACs))
+		}
 		for i, in := range d.Interfaces {
-			v.str(fmt.Sprintf("device.interfaces[%d].name", i), in.Name)
-			v.mac(fmt.Sprintf("device.interfaces[%d].mac", i), in.MAC)
+			v.str(at("device.interfaces", i, ".name"), in.Name)
+			v.mac(at("device.interfaces", i, ".mac"), in.MAC)
 		}
-		v.check(len(d.DiskSerials) <= MaxDiskSerials, "device.disk_serials", fmt.Sprintf("at most %d", MaxDiskSerials))
+		if !(len(d.DiskSerials) <= MaxDiskSerials) {
+			v.check(false, "device.disk_serials", fmt.Sprintf("at most %d", MaxDiskSerials))
+		}
 		for i, s := range d.DiskSerials {
-			v.str(fmt.Sprintf("device.disk_serials[%d]", i), s)
+			v.str(at("device.disk_serials", i, ""), s)
 		}
 	}
 	if n := r.Network; n != nil {
@@ -128,18 +139,21 @@ func (r *Report) Validate() error {
 		v.str("network.timezone", n.Timezone)
 		v.str("network.locale", n.Locale)
 	}
-	v.check(len(r.Sessions) <= MaxSessions, "sessions", fmt.Sprintf("at most %d sessions", MaxSessions))
-	for i, s := range r.Sessions {
-		f := fmt.Sprintf("sessions[%d]", i)
-		v.str(f+".user", s.User)
-		v.str(f+".terminal", s.Terminal)
-		v.str(f+".origin", s.Origin)
-		v.str(f+".source", s.Source)
+	if !(len(r.Sessions) <= MaxSessions) {
+		v.check(false, "sessions", fmt.Sprintf("at most %d sessions", MaxSessions))
 	}
-	v.check(len(r.Errors) <= MaxErrors, "errors", fmt.Sprintf("at most %d errors", MaxErrors))
+	for i, s := range r.Sessions {
+		v.str(at("sessions", i, ".user"), s.User)
+		v.str(at("sessions", i, ".terminal"), s.Terminal)
+		v.str(at("sessions", i, ".origin"), s.Origin)
+		v.str(at("sessions", i, ".source"), s.Source)
+	}
+	if !(len(r.Errors) <= MaxErrors) {
+		v.check(false, "errors", fmt.Sprintf("at most %d errors", MaxErrors))
+	}
 	for i, e := range r.Errors {
-		v.str(fmt.Sprintf("errors[%d].collector", i), e.Collector)
-		v.check(len(e.Error) <= 4*MaxString && utf8.ValidString(e.Error), fmt.Sprintf("errors[%d].error", i), "too long or not UTF-8")
+		v.str(at("errors", i, ".collector"), e.Collector)
+		v.check(len(e.Error) <= 4*MaxString && utf8.ValidString(e.Error), at("errors", i, ".error"), "too long or not UTF-8")
 	}
 	return v.err
 }
@@ -147,19 +161,42 @@ func (r *Report) Validate() error {
 // validator keeps the first failure so that Validate reads as a list.
 type validator struct{ err error }
 
-func (v *validator) check(ok bool, field, reason string) {
+// field names a JSON field; an indexed one ("sessions[3].user") is only
+// formatted when it fails, as validation runs on every ingested report.
+type field struct {
+	name   string
+	index  int // -1: not indexed
+	suffix string
+}
+
+func (f field) String() string {
+	if f.index < 0 {
+		return f.name
+	}
+	return fmt.Sprintf("%s[%d]%s", f.name, f.index, f.suffix)
+}
+
+func at(name string, i int, suffix string) field { return field{name, i, suffix} }
+
+func (v *validator) check(ok bool, name any, reason string) {
 	if !ok && v.err == nil {
-		v.err = &FieldError{Field: field, Reason: reason}
+		f, isField := name.(field)
+		if !isField {
+			f = field{name: name.(string), index: -1}
+		}
+		v.err = &FieldError{Field: f.String(), Reason: reason}
 	}
 }
 
-func (v *validator) str(field, s string) {
-	v.check(len(s) <= MaxString && utf8.ValidString(s), field, fmt.Sprintf("at most %d bytes of UTF-8", MaxString))
+func (v *validator) str(name any, s string) {
+	if len(s) > MaxString || !utf8.ValidString(s) {
+		v.check(false, name, fmt.Sprintf("at most %d bytes of UTF-8", MaxString))
+	}
 }
 
 // addr checks an optional IP address field; family is 4 or 6 to demand
 // one, 0 for either.
-func (v *validator) addr(field, s string, family int) {
+func (v *validator) addr(field any, s string, family int) {
 	if s == "" {
 		return
 	}
@@ -174,9 +211,10 @@ func (v *validator) addr(field, s string, family int) {
 	}
 }
 
-func (v *validator) mac(field, s string) {
-	hw, err := net.ParseMAC(s)
-	v.check(err == nil && len(hw) == 6, field, "not a 48-bit MAC address")
+func (v *validator) mac(field any, s string) {
+	if hw, err := net.ParseMAC(s); err != nil || len(hw) != 6 {
+		v.check(false, field, "not a 48-bit MAC address")
+	}
 }
 
 func printable(s string) bool {

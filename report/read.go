@@ -93,35 +93,68 @@ func ReadFile(path string, fn func(*Report) error) error {
 	if err != nil {
 		return &FileError{Path: path, Line: 1, Err: err}
 	}
-	lc := &lineCounter{r: r}
-	dec := json.NewDecoder(lc)
-	dec.DisallowUnknownFields()
-	for n := 0; ; n++ {
-		startOff := dec.InputOffset()
-		var rep Report
-		err := dec.Decode(&rep)
-		if errors.Is(err, io.EOF) {
-			if n == 0 {
-				return &FileError{Path: path, Line: 1, Err: errors.New("no report in file")}
+	// Decoding and validating (the costly part) run in their own goroutine
+	// while fn consumes, so that a large file uses two cores.
+	type item struct {
+		rep  *Report
+		line int
+		err  error
+	}
+	items := make(chan item, 256)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		defer close(items)
+		send := func(it item) bool {
+			select {
+			case items <- it:
+				return true
+			case <-done:
+				return false
 			}
-			return nil
 		}
-		// The value's bytes are read now, so its first line is known.
-		start := lc.lineAt(startOff)
-		var se *json.SyntaxError
-		if errors.As(err, &se) {
-			return &FileError{Path: path, Line: lc.lineAt(max(se.Offset-1, startOff)), Err: err}
+		lc := &lineCounter{r: r}
+		dec := json.NewDecoder(lc)
+		dec.DisallowUnknownFields()
+		for n := 0; ; n++ {
+			startOff := dec.InputOffset()
+			rep := new(Report)
+			err := dec.Decode(rep)
+			if errors.Is(err, io.EOF) {
+				if n == 0 {
+					send(item{line: 1, err: errors.New("no report in file")})
+				}
+				return
+			}
+			// The value's bytes are read now, so its first line is known.
+			start := lc.lineAt(startOff)
+			var se *json.SyntaxError
+			switch {
+			case errors.As(err, &se):
+				send(item{line: lc.lineAt(max(se.Offset-1, startOff)), err: err})
+				return
+			case err != nil:
+				send(item{line: start, err: jsonError(err)})
+				return
+			}
+			if err := rep.Validate(); err != nil {
+				send(item{line: start, err: err})
+				return
+			}
+			if !send(item{rep: rep, line: start}) {
+				return
+			}
 		}
-		if err != nil {
-			return &FileError{Path: path, Line: start, Err: jsonError(err)}
+	}()
+	for it := range items {
+		if it.err == nil {
+			it.err = fn(it.rep)
 		}
-		if err := rep.Validate(); err != nil {
-			return &FileError{Path: path, Line: start, Err: err}
-		}
-		if err := fn(&rep); err != nil {
-			return &FileError{Path: path, Line: start, Err: err}
+		if it.err != nil {
+			return &FileError{Path: path, Line: it.line, Err: it.err}
 		}
 	}
+	return nil
 }
 
 func maybeGunzip(br *bufio.Reader) (io.Reader, error) {
@@ -139,10 +172,10 @@ func maybeGunzip(br *bufio.Reader) (io.Reader, error) {
 // lineCounter remembers where each line starts in what it has read, so that
 // a decoder's byte offset can be turned into a line number.
 type lineCounter struct {
-	r     io.Reader
-	read  int64
-	nl    []int64 // offsets of the newlines read and not yet passed
-	base  int     // newlines before nl[0]
+	r    io.Reader
+	read int64
+	nl   []int64 // offsets of the newlines read and not yet passed
+	base int     // newlines before nl[0]
 }
 
 func (c *lineCounter) Read(p []byte) (int, error) {

@@ -127,7 +127,7 @@ func evaluateFiles(e *env, args auditArgs) (*auditResult, error) {
 	if err := report.ReadPaths(args.reports, func(r *report.Report) error { agg.Add(r); return nil }); err != nil {
 		return nil, err
 	}
-	in.Sightings, in.Agents = agg.Sightings(), agg.Agents()
+	agg.Fill(in)
 	return &auditResult{audit: policy.Evaluate(in, pol, now), failOn: failOn}, nil
 }
 
