@@ -41,8 +41,11 @@ fuzz: ## run every fuzz target for FUZZTIME each
 		done; \
 	done
 
-run: build ## collect this machine once and show it
+run: build ## collect this machine once, then audit the example team
 	./$(BIN) collect --format table
+	@echo
+	./$(BIN) audit --stores configs/examples/stores.yaml --reports configs/examples/reports \
+		--secret-file configs/examples/secret --now 2026-11-22T10:00:00Z --fail-on none
 
 clean:
 	rm -rf bin
