@@ -659,7 +659,7 @@ func (u *unionFind) union(a, b int32) bool {
 }
 
 // shortDuration writes d for people: "20d4h" from two days on, else to the
-// minute ("5h0m").
+// minute ("5h").
 func shortDuration(d time.Duration) string {
 	if d >= 48*time.Hour {
 		days, hours := d/(24*time.Hour), (d%(24*time.Hour))/time.Hour
@@ -668,5 +668,9 @@ func shortDuration(d time.Duration) string {
 		}
 		return fmt.Sprintf("%dd%dh", days, hours)
 	}
-	return strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+	s := strings.TrimSuffix(d.Round(time.Minute).String(), "0s")
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

@@ -469,7 +469,7 @@ func TestGiantClusterExplanationStaysShort(t *testing.T) {
 
 func TestShortDuration(t *testing.T) {
 	for d, want := range map[time.Duration]string{
-		90 * time.Second: "2m", 5 * time.Hour: "5h0m", 480 * time.Hour: "20d", 50 * time.Hour: "2d2h",
+		90 * time.Second: "2m", 5 * time.Hour: "5h", 90 * time.Minute: "1h30m", 480 * time.Hour: "20d", 50 * time.Hour: "2d2h",
 	} {
 		if got := shortDuration(d); got != want {
 			t.Errorf("shortDuration(%v) = %q, want %q", d, got, want)
