@@ -41,11 +41,8 @@ fuzz: ## run every fuzz target for FUZZTIME each
 		done; \
 	done
 
-run: build ## collect this machine once, then audit the example team
-	./$(BIN) collect --format table
-	@echo
-	./$(BIN) audit --stores configs/examples/stores.yaml --reports configs/examples/reports \
-		--secret-file configs/examples/secret --now 2026-11-22T10:00:00Z --fail-on none
+run: build ## server on SQLite with the example registry, this machine collected into it, the audit; the server stays up
+	./scripts/demo.sh
 
 clean:
-	rm -rf bin
+	rm -rf bin demo

@@ -592,7 +592,11 @@ func (e *evaluator) warnings(in *Input) []Warning {
 		}
 		var errs []string
 		for _, ce := range a.Errors {
-			if !strings.Contains(ce.Error, "unsupported on this platform") {
+			switch {
+			case strings.Contains(ce.Error, "unsupported on this platform"):
+			case strings.HasPrefix(ce.Error, ce.Collector+":"):
+				errs = append(errs, ce.Error)
+			default:
 				errs = append(errs, ce.Collector+": "+ce.Error)
 			}
 		}

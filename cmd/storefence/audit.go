@@ -3,9 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,7 +29,7 @@ type listFlag []string
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
 
-func runAudit(_ context.Context, e *env, args []string) int {
+func runAudit(ctx context.Context, e *env, args []string) int {
 	fs := newFlagSet(e, "audit")
 	storesPath := fs.String("stores", "", "the store registry (YAML)")
 	var reports listFlag
@@ -34,6 +38,9 @@ func runAudit(_ context.Context, e *env, args []string) int {
 	nowFlag := fs.String("now", "", "evaluation time, RFC3339 (default: the clock)")
 	format := fs.String("format", "table", "output: "+strings.Join(render.Formats, ", "))
 	output := fs.String("output", "", "write the result to this file instead of stdout")
+	dbDSN := fs.String("db", "", "read sightings from this database (SQLite file or postgres:// URL) instead of report files")
+	serverURL := fs.String("server", "", "ask this storefence server for its audit instead (with --token-file)")
+	tokenFile := fs.String("token-file", "", "admin token for --server")
 	failOn := fs.String("fail-on", "", "exit 1 on an unexempted finding at or above: low, medium, high, critical, none (default: the policy's fail_on, high)")
 	secretFlag := secretFileFlag(fs)
 	// Report paths may follow the flags: audit --reports a b c.
@@ -42,9 +49,10 @@ func runAudit(_ context.Context, e *env, args []string) int {
 	}
 	reports = append(reports, fs.Args()...)
 	// Every error of audit is exit 2: 1 means "findings".
-	a, err := evaluateFiles(e, auditArgs{
+	a, err := evaluateAudit(ctx, e, auditArgs{
 		stores: *storesPath, reports: reports, policy: *policyPath, now: *nowFlag,
 		format: *format, failOn: *failOn, secretFile: *secretFlag,
+		db: *dbDSN, server: *serverURL, tokenFile: *tokenFile,
 	})
 	if err != nil {
 		fmt.Fprintf(e.stderr, "storefence audit: %v\n", err)
@@ -68,6 +76,7 @@ func runAudit(_ context.Context, e *env, args []string) int {
 
 type auditArgs struct {
 	stores, policy, now, format, failOn, secretFile string
+	db, server, tokenFile                           string
 	reports                                         []string
 }
 
@@ -76,8 +85,9 @@ type auditResult struct {
 	failOn policy.Severity
 }
 
-// evaluateFiles runs the offline audit over a registry and report files.
-func evaluateFiles(e *env, args auditArgs) (*auditResult, error) {
+// evaluateAudit runs the audit over a registry and report files, a
+// database, or asks a server for it.
+func evaluateAudit(ctx context.Context, e *env, args auditArgs) (*auditResult, error) {
 	bad := func(format string, a ...any) (*auditResult, error) {
 		return nil, usageError{fmt.Sprintf(format, a...)}
 	}
@@ -102,7 +112,22 @@ func evaluateFiles(e *env, args auditArgs) (*auditResult, error) {
 			return bad("--fail-on: %v", err)
 		}
 	}
-	if args.stores == "" && len(args.reports) == 0 {
+	sources := 0
+	for _, set := range []bool{len(args.reports) > 0, args.db != "", args.server != ""} {
+		if set {
+			sources++
+		}
+	}
+	switch {
+	case sources > 1:
+		return bad("give one of --reports, --db and --server")
+	case args.server != "":
+		a, err := fetchAudit(ctx, args.server, args.tokenFile, args.now)
+		if err != nil {
+			return nil, err
+		}
+		return &auditResult{audit: a, failOn: failOn}, nil
+	case args.stores == "" && sources == 0:
 		return bad("nothing to audit: give --stores, --reports or both")
 	}
 	in := &policy.Input{}
@@ -122,6 +147,20 @@ func evaluateFiles(e *env, args auditArgs) (*auditResult, error) {
 		if in, err = reg.PolicyInput(keyer); err != nil {
 			return nil, err
 		}
+	}
+	if args.db != "" {
+		d, err := openDB(ctx, args.db)
+		if err != nil {
+			return nil, err
+		}
+		defer d.Close()
+		if in.Sightings, err = d.Sightings(ctx); err != nil {
+			return nil, err
+		}
+		if in.Agents, err = d.Agents(ctx); err != nil {
+			return nil, err
+		}
+		return &auditResult{audit: policy.Evaluate(in, pol, now), failOn: failOn}, nil
 	}
 	agg := policy.NewAggregator(now)
 	if err := report.ReadPaths(args.reports, func(r *report.Report) error { agg.Add(r); return nil }); err != nil {
@@ -225,4 +264,58 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// fetchAudit asks a storefence server for its audit as of now (RFC3339, or
+// "" for the server's clock).
+func fetchAudit(ctx context.Context, base, tokenFile, now string) (*policy.Audit, error) {
+	if tokenFile == "" {
+		return nil, usageError{"--server needs --token-file with the admin token"}
+	}
+	tok, err := os.ReadFile(tokenFile)
+	if err != nil {
+		return nil, err
+	}
+	u, err := url.Parse(strings.TrimSuffix(base, "/") + "/api/v1/audit")
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, usageError{"--server: want an http(s) URL"}
+	}
+	if now != "" {
+		u.RawQuery = url.Values{"now": {now}}.Encode()
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+strings.TrimSpace(string(tok)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", redactURL(err))
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<30))
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var ae struct{ Error string }
+		json.Unmarshal(body, &ae)
+		return nil, fmt.Errorf("server answered %s: %s", resp.Status, ae.Error)
+	}
+	var a policy.Audit
+	if err := json.Unmarshal(body, &a); err != nil || a.Schema != policy.AuditSchema {
+		return nil, fmt.Errorf("server: not a %s answer", policy.AuditSchema)
+	}
+	return &a, nil
+}
+
+// redactURL drops the URL from a client error: it may carry credentials.
+func redactURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", strings.ToLower(ue.Op), ue.Err)
+	}
+	return err
 }

@@ -1,0 +1,86 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/robfig/cron/v3"
+)
+
+// minEvalGap bounds how often ingests can trigger an evaluation.
+const minEvalGap = 2 * time.Second
+
+// requestEvaluation asks for an evaluation soon; requests coalesce.
+func (s *Server) requestEvaluation() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// evaluator evaluates on the configured schedule and after ingests (at most
+// every minEvalGap), and prunes raw reports past the retention hourly.
+func (s *Server) evaluator(ctx context.Context) {
+	sched, err := cron.ParseStandard(s.cfg.Evaluate)
+	if err != nil {
+		s.log.Error().Err(err).Msg("evaluate schedule") // Validate prevents this
+		return
+	}
+	next := sched.Next(s.now())
+	var lastRun, lastPrune time.Time
+	for {
+		timer := time.NewTimer(time.Until(next))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+			next = sched.Next(s.now())
+		case <-s.kick:
+			timer.Stop()
+			if wait := minEvalGap - time.Since(lastRun); wait > 0 {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+			}
+		}
+		lastRun = time.Now()
+		s.evaluateOnce(ctx)
+		if time.Since(lastPrune) > time.Hour {
+			lastPrune = time.Now()
+			s.prune(ctx)
+		}
+	}
+}
+
+func (s *Server) evaluateOnce(ctx context.Context) {
+	start := time.Now()
+	a, err := s.Evaluate(ctx, s.now())
+	if err != nil {
+		if ctx.Err() == nil {
+			s.log.Error().Err(err).Msg("evaluation failed")
+		}
+		return
+	}
+	s.last.Store(a)
+	s.metrics.evaluated(a, time.Since(start))
+	if s.onEval != nil {
+		s.onEval(ctx, a)
+	}
+}
+
+func (s *Server) prune(ctx context.Context) {
+	n, err := s.db.PruneReports(ctx, s.now().Add(-time.Duration(s.cfg.Retention)))
+	if err != nil {
+		s.log.Error().Err(err).Msg("pruning raw reports failed")
+		return
+	}
+	if n > 0 {
+		s.log.Info().Int64("reports", n).Msg("pruned raw reports past retention")
+	}
+}
+
+// LastAudit is the latest periodic evaluation, nil before the first.
+func (s *Server) LastAudit() any { return s.last.Load() }
