@@ -50,3 +50,18 @@ func TestSecretNeverPrints(t *testing.T) {
 		}
 	}
 }
+
+func FuzzDecodeServer(f *testing.F) {
+	if b, err := os.ReadFile("../configs/server.yaml"); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte("stores_file: s\nnotify:\n  channels:\n    - {name: a, kind: slack, url: \"https://h.example/x\"}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg := DefaultServer()
+		doc, err := Decode("fuzz.yaml", data, &cfg)
+		if err != nil {
+			return
+		}
+		_ = doc.Wrap(cfg.Validate())
+	})
+}

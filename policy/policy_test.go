@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -69,4 +70,24 @@ func TestParseSeverity(t *testing.T) {
 	if _, err := ParseSeverity("CRITICAL"); err == nil {
 		t.Errorf("ParseSeverity is case-sensitive by contract")
 	}
+}
+
+func FuzzLoadPolicy(f *testing.F) {
+	for _, p := range []string{"../configs/policy.yaml", "testdata/unknown-signal.bad.yml", "testdata/bad-address.bad.yml"} {
+		if b, err := os.ReadFile(p); err == nil {
+			f.Add(b)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p := filepath.Join(t.TempDir(), "policy.yaml")
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		pol, err := Load(p)
+		if err != nil {
+			return
+		}
+		// A policy that loads must be usable.
+		Evaluate(&Input{}, pol, time.Now())
+	})
 }

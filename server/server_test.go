@@ -41,7 +41,7 @@ type fixture struct {
 
 // newFixture starts a server on a fresh SQLite file with the given stores
 // and one token per agent.
-func newFixture(t *testing.T, edit func(*config.Server), agents ...string) *fixture {
+func newFixture(t testing.TB, edit func(*config.Server), agents ...string) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	d, err := sqlite.Open(context.Background(), filepath.Join(dir, "sf.db"), sqlite.Options{})
