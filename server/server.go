@@ -39,7 +39,7 @@ type Options struct {
 	DB     db.DB
 	Load   Loader
 	Log    zerolog.Logger
-	Now    func() time.Time    // the clock; time.Now when nil
+	Now    func() time.Time      // the clock; time.Now when nil
 	Reg    prometheus.Registerer // where metrics go; a new registry when nil
 	// OnEvaluate, when set, is called with every periodic or post-ingest
 	// evaluation (the notifier hooks in here).
