@@ -50,22 +50,47 @@ func (s *Server) handleReport(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (int, string) {
+	in, code, reason := s.readReport(w, r)
+	if code != 0 {
+		return code, reason
+	}
+	inserted, err := s.db.PutReport(r.Context(), in)
+	if err != nil {
+		s.log.Error().Err(err).Str("agent", in.Report.Agent).Msg("storing a report failed")
+		w.Header().Set("Retry-After", "5")
+		writeError(w, http.StatusServiceUnavailable, "database unavailable", "")
+		return http.StatusServiceUnavailable, "database"
+	}
+	if !inserted {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "duplicate", "id": in.Report.ID})
+		return http.StatusOK, "duplicate"
+	}
+	s.requestEvaluation()
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "accepted", "id": in.Report.ID})
+	return http.StatusAccepted, "accepted"
+}
+
+// readReport authenticates the agent, rate-limits it, reads and validates
+// its report and derives the observations. On failure it has answered and
+// returns the status and a reason for the metrics.
+func (s *Server) readReport(w http.ResponseWriter, r *http.Request) (*db.Ingest, int, string) {
 	ctx := r.Context()
+	fail := func(code int, reason string) (*db.Ingest, int, string) { return nil, code, reason }
 	tok, ok := bearer(r.Header.Get("Authorization"))
 	if !ok {
 		writeError(w, http.StatusUnauthorized, "missing bearer token", "")
-		return http.StatusUnauthorized, "no_token"
+		return fail(http.StatusUnauthorized, "no_token")
 	}
 	agent, err := s.db.TokenAgent(ctx, HashToken(tok))
 	switch {
 	case errors.Is(err, db.ErrNotFound):
 		writeError(w, http.StatusUnauthorized, "unknown or revoked token", "")
-		return http.StatusUnauthorized, "bad_token"
+		return fail(http.StatusUnauthorized, "bad_token")
 	case err != nil:
 		s.log.Error().Err(err).Msg("token lookup failed")
 		w.Header().Set("Retry-After", "5")
 		writeError(w, http.StatusServiceUnavailable, "database unavailable", "")
-		return http.StatusServiceUnavailable, "database"
+		return fail(http.StatusServiceUnavailable, "database")
 	}
 	if wait := s.limiter(agent).Reserve(); !wait.OK() || wait.Delay() > 0 {
 		delay := time.Second
@@ -75,12 +100,12 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (int, string) {
 		}
 		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(delay.Seconds()))))
 		writeError(w, http.StatusTooManyRequests, "too many reports from this agent", "")
-		return http.StatusTooManyRequests, "rate_limited"
+		return fail(http.StatusTooManyRequests, "rate_limited")
 	}
 	data, code, msg := readBody(w, r)
 	if code != 0 {
 		writeError(w, code, msg, "")
-		return code, "body"
+		return fail(code, "body")
 	}
 	rep, err := report.Decode(data)
 	if err != nil {
@@ -90,40 +115,27 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (int, string) {
 			field = fe.Field
 		}
 		writeError(w, http.StatusBadRequest, err.Error(), field)
-		return http.StatusBadRequest, "invalid"
+		return fail(http.StatusBadRequest, "invalid")
 	}
 	if rep.Agent != agent {
 		writeError(w, http.StatusForbidden, "the report names another agent than its token's", "agent")
-		return http.StatusForbidden, "other_agent"
+		return fail(http.StatusForbidden, "other_agent")
 	}
 	now := s.now()
 	switch {
 	case rep.CollectedAt.After(now.Add(time.Duration(s.cfg.MaxSkew))):
 		writeError(w, http.StatusBadRequest, "collected_at is in the future: check the agent's clock", "collected_at")
-		return http.StatusBadRequest, "skew"
+		return fail(http.StatusBadRequest, "skew")
 	case rep.CollectedAt.Before(now.Add(-time.Duration(s.cfg.MaxAge))):
 		writeError(w, http.StatusBadRequest, "collected_at is older than the server keeps (max_age)", "collected_at")
-		return http.StatusBadRequest, "too_old"
+		return fail(http.StatusBadRequest, "too_old")
 	}
 	obs := policy.Observe(rep)
 	if src := s.clientIP(r); src.IsValid() && src.IsGlobalUnicast() && !src.IsPrivate() {
 		// What the server sees is an egress of the agent too.
 		obs = appendObserved(obs, policy.Observed{Signal: policy.PublicIP, Value: src.String()})
 	}
-	inserted, err := s.db.PutReport(ctx, &db.Ingest{Report: rep, Raw: data, Observed: obs, ReceivedAt: now})
-	if err != nil {
-		s.log.Error().Err(err).Str("agent", agent).Msg("storing a report failed")
-		w.Header().Set("Retry-After", "5")
-		writeError(w, http.StatusServiceUnavailable, "database unavailable", "")
-		return http.StatusServiceUnavailable, "database"
-	}
-	if !inserted {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "duplicate", "id": rep.ID})
-		return http.StatusOK, "duplicate"
-	}
-	s.requestEvaluation()
-	writeJSON(w, http.StatusAccepted, map[string]string{"status": "accepted", "id": rep.ID})
-	return http.StatusAccepted, "accepted"
+	return &db.Ingest{Report: rep, Raw: data, Observed: obs, ReceivedAt: now}, 0, ""
 }
 
 // readBody reads at most MaxBody bytes, gunzipping when the agent says so.

@@ -112,6 +112,7 @@ func (s *Server) Reload() error {
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/reports", s.handleReport)
+	mux.HandleFunc("POST /api/v1/preflight", s.handlePreflight)
 	mux.HandleFunc("GET /api/v1/audit", s.requireAdmin(s.handleAudit))
 	mux.HandleFunc("GET /api/v1/agents", s.requireAdmin(s.handleAgents))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte("ok\n")) })

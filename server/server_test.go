@@ -426,3 +426,34 @@ func TestReloadKeepsOldOnError(t *testing.T) {
 		t.Errorf("after a failed reload the registry is %q, want the last good one", got)
 	}
 }
+
+func TestPreflight(t *testing.T) {
+	f := newFixture(t, nil, "vps-a", "vps-b")
+	// vps-b served shop-b from 203.0.113.7; vps-a asks about shop-a from the same line.
+	f.post(t, f.tokens["vps-b"], mustJSON(rep("r1", "vps-b", []string{"shop-b"}, "203.0.113.7")), nil)
+	ask := func(store, ip string) Preflight {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, f.http.URL+"/api/v1/preflight?store="+store, bytes.NewReader(mustJSON(rep("p-"+ip, "vps-a", nil, ip))))
+		req.Header.Set("Authorization", "Bearer "+f.tokens["vps-a"])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var p Preflight
+		if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&p) != nil {
+			t.Fatalf("preflight: status %d", resp.StatusCode)
+		}
+		return p
+	}
+	p := ask("shop-a", "203.0.113.7")
+	if !p.WouldLink || len(p.Findings) != 1 || p.Findings[0].Signal != "public_ip" || strings.Join(p.Findings[0].Stores, ",") != "shop-a,shop-b" {
+		t.Errorf("preflight on a shared line = %+v, want a public_ip link to shop-b", p)
+	}
+	if p := ask("shop-a", "198.51.100.1"); p.WouldLink || len(p.Findings) != 0 {
+		t.Errorf("preflight on a clean line = %+v, want nothing", p)
+	}
+	if n, _ := f.db.ReportCount(context.Background()); n != 1 {
+		t.Errorf("preflight stored reports: %d, want 1", n)
+	}
+}
