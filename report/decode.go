@@ -148,6 +148,10 @@ func (r *Report) Validate() error {
 		v.str(at("sessions", i, ".origin"), s.Origin)
 		v.str(at("sessions", i, ".source"), s.Source)
 	}
+	if sp := r.Spool; sp != nil {
+		v.check(sp.Queued >= 0, "spool.queued", "negative")
+		v.check(sp.Dropped >= 0, "spool.dropped", "negative")
+	}
 	if !(len(r.Errors) <= MaxErrors) {
 		v.check(false, "errors", fmt.Sprintf("at most %d errors", MaxErrors))
 	}

@@ -24,6 +24,15 @@ type Report struct {
 	Network     *Network         `json:"network,omitempty"`
 	Sessions    []Session        `json:"sessions,omitempty"`
 	Errors      []CollectorError `json:"errors,omitempty"`
+	Spool       *SpoolStats      `json:"spool,omitempty"` // the agent's delivery queue when it collected this
+}
+
+// SpoolStats tells the server what the agent's spool holds and lost: a
+// spool that overflows while the server is unreachable drops its oldest
+// reports, and says how many here.
+type SpoolStats struct {
+	Queued  int64 `json:"queued"`  // reports waiting to be sent
+	Dropped int64 `json:"dropped"` // reports dropped since the agent started, oldest first
 }
 
 // PublicIP is the consensus of the echo providers about this machine's
