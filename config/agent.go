@@ -77,17 +77,7 @@ func DefaultAgent() Agent {
 }
 
 // LoadAgent reads and validates agent.yaml.
-func LoadAgent(path string) (*Agent, error) {
-	cfg := DefaultAgent()
-	doc, err := ReadFile(path, &cfg)
-	if err != nil {
-		return nil, err
-	}
-	if err := doc.Wrap(cfg.Validate()); err != nil {
-		return nil, err
-	}
-	return &cfg, nil
-}
+func LoadAgent(path string) (*Agent, error) { return load(path, DefaultAgent()) }
 
 // Validate checks every key; errors are *KeyError values joined together.
 func (c *Agent) Validate() error {

@@ -44,6 +44,26 @@ type Document struct {
 	root *yaml.Node
 }
 
+// validator is a configuration that checks itself.
+type validator[T any] interface {
+	*T
+	Validate() error
+}
+
+// load reads path over the defaults def and validates the result, locating
+// every validation error in the file.
+func load[T any, P validator[T]](path string, def T) (*T, error) {
+	cfg := def
+	doc, err := ReadFile(path, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := doc.Wrap(P(&cfg).Validate()); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
 // ReadFile reads a YAML file into v strictly; see Decode.
 func ReadFile(path string, v any) (*Document, error) {
 	data, err := os.ReadFile(path)

@@ -115,17 +115,7 @@ func DefaultServer() Server {
 }
 
 // LoadServer reads and validates server.yaml.
-func LoadServer(path string) (*Server, error) {
-	cfg := DefaultServer()
-	doc, err := ReadFile(path, &cfg)
-	if err != nil {
-		return nil, err
-	}
-	if err := doc.Wrap(cfg.Validate()); err != nil {
-		return nil, err
-	}
-	return &cfg, nil
-}
+func LoadServer(path string) (*Server, error) { return load(path, DefaultServer()) }
 
 // Validate checks every key; errors are *KeyError values joined together.
 func (c *Server) Validate() error {

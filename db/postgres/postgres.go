@@ -279,24 +279,8 @@ func (d *DB) Sightings(ctx context.Context) ([]policy.Sighting, error) {
 		return nil, fmt.Errorf("postgres: sightings: %w", err)
 	}
 	defer rows.Close()
-	var out []policy.Sighting
-	stores := map[string][]string{} // one slice per set of stores, shared
-	for rows.Next() {
-		var s policy.Sighting
-		var key string
-		var first, last int64
-		if err := rows.Scan(&s.Agent, &s.Signal, &s.Value, &key, &first, &last, &s.Count); err != nil {
-			return nil, fmt.Errorf("postgres: sightings: %w", err)
-		}
-		st, ok := stores[key]
-		if !ok {
-			st = groupcommit.SplitStores(key)
-			stores[key] = st
-		}
-		s.Stores, s.FirstSeen, s.LastSeen = st, groupcommit.Time(first), groupcommit.Time(last)
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := groupcommit.ScanSightings(rows)
+	if err != nil {
 		return nil, fmt.Errorf("postgres: sightings: %w", err)
 	}
 	return out, nil
@@ -309,21 +293,8 @@ func (d *DB) Agents(ctx context.Context) ([]policy.AgentState, error) {
 		return nil, fmt.Errorf("postgres: agents: %w", err)
 	}
 	defer rows.Close()
-	var out []policy.AgentState
-	for rows.Next() {
-		var a policy.AgentState
-		var at int64
-		var stores, errs string
-		if err := rows.Scan(&a.Agent, &at, &stores, &a.Conflict, &errs, &a.Version); err != nil {
-			return nil, fmt.Errorf("postgres: agents: %w", err)
-		}
-		a.LastSeen, a.Stores = groupcommit.Time(at), groupcommit.SplitStores(stores)
-		if a.Errors, err = groupcommit.DecodeErrors([]byte(errs)); err != nil {
-			return nil, fmt.Errorf("postgres: agents: %s: errors: %w", a.Agent, err)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := groupcommit.ScanAgents(rows)
+	if err != nil {
 		return nil, fmt.Errorf("postgres: agents: %w", err)
 	}
 	return out, nil

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/storefence/storefence/db"
+	"github.com/storefence/storefence/policy"
 	"github.com/storefence/storefence/report"
 )
 
@@ -359,4 +360,56 @@ func DecodeErrors(js []byte) ([]report.CollectorError, error) {
 		return nil, nil
 	}
 	return errs, nil
+}
+
+// Rows is what both database/sql and pgx return for a query.
+type Rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// ScanSightings reads the rows of a query selecting agent, signal, value,
+// stores, first_seen, last_seen, count. Sightings of one set of stores
+// share one Stores slice.
+func ScanSightings(rows Rows) ([]policy.Sighting, error) {
+	var out []policy.Sighting
+	stores := map[string][]string{}
+	for rows.Next() {
+		var s policy.Sighting
+		var key string
+		var first, last int64
+		if err := rows.Scan(&s.Agent, &s.Signal, &s.Value, &key, &first, &last, &s.Count); err != nil {
+			return nil, err
+		}
+		st, ok := stores[key]
+		if !ok {
+			st = SplitStores(key)
+			stores[key] = st
+		}
+		s.Stores, s.FirstSeen, s.LastSeen = st, Time(first), Time(last)
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// ScanAgents reads the rows of a query selecting agent, collected_at,
+// stores, conflict, errors (JSON text), version.
+func ScanAgents(rows Rows) ([]policy.AgentState, error) {
+	var out []policy.AgentState
+	for rows.Next() {
+		var a policy.AgentState
+		var at int64
+		var stores, errs string
+		if err := rows.Scan(&a.Agent, &at, &stores, &a.Conflict, &errs, &a.Version); err != nil {
+			return nil, err
+		}
+		a.LastSeen, a.Stores = Time(at), SplitStores(stores)
+		var err error
+		if a.Errors, err = DecodeErrors([]byte(errs)); err != nil {
+			return nil, fmt.Errorf("%s: errors: %w", a.Agent, err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
 }
