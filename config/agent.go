@@ -2,6 +2,8 @@ package config
 
 import (
 	"errors"
+	"fmt"
+	"math"
 	"net"
 	"net/url"
 	"runtime"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+	"gopkg.in/yaml.v3"
 
 	"github.com/storefence/storefence/report"
 )
@@ -23,8 +26,19 @@ type Agent struct {
 	TokenFile string   `yaml:"token_file"`
 	CAFile    string   `yaml:"ca_file"`
 	Schedule  string   `yaml:"schedule"`
-	SpoolDir  string   `yaml:"spool_dir"`
-	PublicIP  PublicIP `yaml:"public_ip"`
+	// Jitter is the most a run is delayed, at random, after its tick, so
+	// that a fleet on one schedule does not call the server at once. nil:
+	// a tenth of the schedule's interval, at most 30s; "0s": no jitter.
+	Jitter   *Duration `yaml:"jitter"`
+	SpoolDir string    `yaml:"spool_dir"`
+	// SpoolMaxBytes and SpoolMaxAge bound the reports waiting to be sent:
+	// past either, the oldest are dropped and counted.
+	SpoolMaxBytes ByteSize `yaml:"spool_max_bytes"`
+	SpoolMaxAge   Duration `yaml:"spool_max_age"`
+	// SpoolRejectedMax is how many reports the server refused for good are
+	// kept in spool_dir/rejected for inspection (the newest); 0 keeps none.
+	SpoolRejectedMax int      `yaml:"spool_rejected_max"`
+	PublicIP         PublicIP `yaml:"public_ip"`
 	// Collectors lists the collectors to run, by name; empty runs all.
 	Collectors []string `yaml:"collectors"`
 }
@@ -67,8 +81,11 @@ func DefaultAgent() Agent {
 		spool = `C:\ProgramData\storefence\spool`
 	}
 	return Agent{
-		Schedule: "@every 5m",
-		SpoolDir: spool,
+		Schedule:         "@every 5m",
+		SpoolDir:         spool,
+		SpoolMaxBytes:    64 << 20,
+		SpoolMaxAge:      Duration(30 * 24 * time.Hour),
+		SpoolRejectedMax: 100,
 		PublicIP: PublicIP{
 			Timeout:        2 * time.Second,
 			ResolverEgress: ResolverEgress{Query: "whoami.ds.akahelp.net."},
@@ -99,6 +116,20 @@ func (c *Agent) Validate() error {
 	}
 	if _, err := cron.ParseStandard(c.Schedule); err != nil {
 		add(Keyf("schedule", "%v", err))
+	} else if c.Jitter != nil && time.Duration(*c.Jitter) >= c.Interval() {
+		add(Keyf("jitter", "must be shorter than the schedule's interval (%v)", c.Interval()))
+	}
+	if c.SpoolDir == "" {
+		add(Keyf("spool_dir", "required"))
+	}
+	if c.SpoolMaxBytes < MinSpoolBytes {
+		add(Keyf("spool_max_bytes", "must be at least %v (a report may be up to 1MiB)", MinSpoolBytes))
+	}
+	if c.SpoolMaxAge <= 0 {
+		add(Keyf("spool_max_age", "must be positive"))
+	}
+	if c.SpoolRejectedMax < 0 {
+		add(Keyf("spool_rejected_max", "must not be negative"))
 	}
 	for i, name := range c.Collectors {
 		if !slices.Contains(CollectorNames, name) {
@@ -107,6 +138,46 @@ func (c *Agent) Validate() error {
 	}
 	add(c.PublicIP.validate())
 	return errors.Join(errs...)
+}
+
+// MinSpoolBytes is the least spool_max_bytes may be.
+const MinSpoolBytes ByteSize = 1 << 20
+
+// Interval is the shortest gap between two runs of the schedule (0 when the
+// schedule does not parse). For "@every" it is the delay, which robfig/cron
+// rounds down to whole seconds, at least 1s.
+func (c *Agent) Interval() time.Duration {
+	s, err := cron.ParseStandard(c.Schedule)
+	if err != nil {
+		return 0
+	}
+	if cd, ok := s.(cron.ConstantDelaySchedule); ok {
+		return cd.Delay
+	}
+	// A fixed start keeps the answer the same on every call; two weeks of
+	// runs cover weekly patterns.
+	t := s.Next(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	var gap time.Duration
+	for range 16 {
+		n := s.Next(t)
+		if n.IsZero() {
+			break
+		}
+		if d := n.Sub(t); gap == 0 || d < gap {
+			gap = d
+		}
+		t = n
+	}
+	return gap
+}
+
+// JitterMax is the most a run waits after its tick: jitter when set, else a
+// tenth of the interval, at most 30s.
+func (c *Agent) JitterMax() time.Duration {
+	if c.Jitter != nil {
+		return time.Duration(*c.Jitter)
+	}
+	return min(c.Interval()/10, 30*time.Second)
 }
 
 // Enabled reports whether the collector called name should run.
@@ -168,6 +239,55 @@ func (p *PublicIP) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ByteSize is a size in bytes, written as a plain number or with a unit:
+// "64MiB", "512KiB", "1GiB", "10MB", "1500B".
+type ByteSize int64
+
+var byteUnits = []struct {
+	suffix string
+	n      int64
+}{
+	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40},
+	{"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1},
+}
+
+// ParseByteSize parses a whole number of bytes with an optional unit.
+func ParseByteSize(s string) (ByteSize, error) {
+	num, mult := strings.TrimSpace(s), int64(1)
+	for _, u := range byteUnits {
+		if rest, ok := strings.CutSuffix(num, u.suffix); ok {
+			num, mult = strings.TrimSpace(rest), u.n
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n < 0 || (mult > 1 && n > math.MaxInt64/mult) {
+		return 0, fmt.Errorf("size %q: want e.g. 64MiB, 512KiB or a number of bytes", s)
+	}
+	return ByteSize(n * mult), nil
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	v, err := ParseByteSize(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*b = v
+	return nil
+}
+
+// String prints the size in the largest binary unit that divides it.
+func (b ByteSize) String() string {
+	n := int64(b)
+	for i := 3; i >= 0; i-- { // TiB, GiB, MiB, KiB
+		if u := byteUnits[i]; n != 0 && n%u.n == 0 {
+			return strconv.FormatInt(n/u.n, 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10) + "B"
 }
 
 func validHostPort(s string) error {

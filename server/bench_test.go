@@ -11,6 +11,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -67,6 +68,9 @@ const (
 // a fresh schema, dropped afterwards, when STOREFENCE_TEST_POSTGRES_DSN is
 // set. STOREFENCE_BENCH_CPUPROFILE=path writes a CPU profile of the last
 // round of each max run only (preload excluded) to path.<backend>.
+// STOREFENCE_BENCH_NO_EVALUATOR=1 serves Server.Handler with httptest
+// instead of Server.Run, so without the evaluator that Run starts: the
+// difference is what the post-ingest evaluations cost the ingest.
 //
 //	STOREFENCE_BENCH_PRELOAD=1000000 go test -run='^$' -bench=IngestHTTP -benchtime=20s ./server/
 func BenchmarkIngestHTTP(b *testing.B) {
@@ -291,16 +295,30 @@ func startIngestBench(b *testing.B, backend string, d db.DB, w dbtest.Workload) 
 	if err != nil {
 		b.Fatal(err)
 	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	addrc := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() { done <- e.srv.Run(runCtx, func(a string) { addrc <- a }) }()
-	select {
-	case addr := <-addrc:
-		e.url = "http://" + addr + "/api/v1/reports"
-	case err := <-done:
-		cancel()
-		b.Fatalf("Run: %v", err)
+	var stop func()
+	if os.Getenv("STOREFENCE_BENCH_NO_EVALUATOR") != "" {
+		// The handler alone, without Run's evaluator: what ingest costs
+		// when no evaluation competes with it.
+		ts := httptest.NewServer(e.srv.Handler())
+		e.url, stop = ts.URL+"/api/v1/reports", ts.Close
+	} else {
+		runCtx, cancel := context.WithCancel(context.Background())
+		addrc := make(chan string, 1)
+		done := make(chan error, 1)
+		go func() { done <- e.srv.Run(runCtx, func(a string) { addrc <- a }) }()
+		select {
+		case addr := <-addrc:
+			e.url = "http://" + addr + "/api/v1/reports"
+		case err := <-done:
+			cancel()
+			b.Fatalf("Run: %v", err)
+		}
+		stop = func() {
+			cancel()
+			if err := <-done; err != nil {
+				b.Errorf("Run: %v", err)
+			}
+		}
 	}
 
 	dialer := &net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}
@@ -317,10 +335,7 @@ func startIngestBench(b *testing.B, backend string, d db.DB, w dbtest.Workload) 
 	e.client = &http.Client{Transport: tr, Timeout: time.Minute}
 	b.Cleanup(func() {
 		tr.CloseIdleConnections()
-		cancel()
-		if err := <-done; err != nil {
-			b.Errorf("Run: %v", err)
-		}
+		stop()
 	})
 	return e
 }

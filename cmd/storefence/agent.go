@@ -3,23 +3,45 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
+	"time"
+
+	"github.com/rs/zerolog"
 
 	"github.com/storefence/storefence/agent"
 	"github.com/storefence/storefence/config"
+	"github.com/storefence/storefence/internal/sdnotify"
 )
 
 func runAgent(ctx context.Context, e *env, args []string) int {
 	fs := newFlagSet(e, "agent")
 	cfgPath := fs.String("config", "/etc/storefence/agent.yaml", "agent.yaml")
-	once := fs.Bool("once", false, "collect once, send, print the report and exit (non-zero on failure)")
+	once := fs.Bool("once", false, "collect once, spool, deliver the spool, print the report and exit (non-zero when the report was not delivered; it stays spooled)")
 	checkConfig := fs.Bool("check-config", false, "validate the configuration and exit")
 	var lf logFlags
 	lf.register(fs, "info")
 	if code := parseFlags(fs, args); code >= 0 {
 		return code
 	}
-	log, err := lf.logger(e.stderr)
+	// Under the Windows service control manager nothing reads stderr: the
+	// log goes to the Application event log, and stops come from the
+	// manager rather than from a signal.
+	service, err := agent.IsWindowsService()
+	if err != nil {
+		return fail(e, "agent", err)
+	}
+	logTo := e.stderr
+	if service && !*once && !*checkConfig {
+		w, err := agent.OpenEventLog(agent.ServiceName)
+		if err != nil {
+			return fail(e, "agent", err)
+		}
+		defer w.Close()
+		logTo, lf.format = w, "json"
+	}
+	log, err := lf.logger(logTo)
 	if err != nil {
 		return fail(e, "agent", usageError{err.Error()})
 	}
@@ -31,26 +53,81 @@ func runAgent(ctx context.Context, e *env, args []string) int {
 		fmt.Fprintf(e.stdout, "%s: ok\n", *cfgPath)
 		return 0
 	}
-	if !*once {
-		return fail(e, "agent", usageError{"the daemon is not built yet: use --once"})
+	if *once {
+		d, err := newDaemon(*cfgPath, cfg, log, e.now, nil)
+		if err != nil {
+			return fail(e, "agent", err)
+		}
+		return agentOnce(ctx, e, d, cfg, log)
 	}
-	r, ok := agent.Collect(ctx, cfg, agent.Collectors(cfg, log), e.now(), version, log)
-	enc := json.NewEncoder(e.stdout)
-	enc.SetIndent("", "  ")
-	enc.Encode(r)
-	if !ok {
-		return fail(e, "agent", fmt.Errorf("no collector could see anything on this machine"))
-	}
-	if cfg.Server == "" {
-		return 0
-	}
-	c, err := agent.NewClient(cfg.Server, cfg.TokenFile, cfg.CAFile)
+	n := sdnotify.New(log)
+	d, err := newDaemon(*cfgPath, cfg, log, e.now, n)
 	if err != nil {
 		return fail(e, "agent", err)
 	}
-	if err := c.Send(ctx, r); err != nil {
+	stopWatchdog := n.StartWatchdog(ctx, d.Healthy)
+	defer stopWatchdog()
+	if service {
+		err = agent.RunService(agent.ServiceName, d.Run)
+	} else {
+		err = d.Run(ctx)
+	}
+	if err != nil {
+		log.Error().Err(err).Msg("agent failed")
 		return fail(e, "agent", err)
 	}
-	log.Info().Str("report", r.ID).Msg("report sent")
 	return 0
+}
+
+// newDaemon opens the spool and the client of cfg (read from path). A spool
+// directory, token or CA file that cannot be used is a configuration error
+// (exit 2). n, when not nil, hears of readiness and shutdown.
+func newDaemon(path string, cfg *config.Agent, log zerolog.Logger, now func() time.Time, n *sdnotify.Notifier) (*agent.Daemon, error) {
+	spool, err := agent.OpenSpool(cfg.SpoolDir, agent.SpoolOptions{
+		MaxBytes: int64(cfg.SpoolMaxBytes), MaxAge: time.Duration(cfg.SpoolMaxAge),
+		RejectedMax: cfg.SpoolRejectedMax, Now: now, Log: log,
+	})
+	if err != nil {
+		return nil, &config.Error{File: path, Key: "spool_dir", Reason: err.Error()}
+	}
+	opt := agent.DaemonOptions{Config: cfg, Collectors: agent.Collectors(cfg, log), Spool: spool, Log: log, Version: version}
+	if cfg.Server != "" {
+		c, err := agent.NewClient(cfg.Server, cfg.TokenFile, cfg.CAFile)
+		if err != nil {
+			return nil, &config.Error{File: path, Reason: err.Error()}
+		}
+		opt.Sender = c
+	}
+	if n != nil {
+		opt.OnReady, opt.OnStopping = n.Ready, n.Stopping
+	}
+	return agent.NewDaemon(opt)
+}
+
+// agentOnce is `agent --once`: one run, the report on stdout, exit 0 when
+// it was delivered (or spooled, with no server configured).
+func agentOnce(ctx context.Context, e *env, d *agent.Daemon, cfg *config.Agent, log zerolog.Logger) int {
+	res := d.RunOnce(ctx)
+	if res.Report != nil {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(res.Report)
+	}
+	switch {
+	case res.Report == nil:
+		return fail(e, "agent", fmt.Errorf("stopped before collecting: %w", res.Err))
+	case !res.Collected:
+		return fail(e, "agent", errors.New("no collector could see anything on this machine"))
+	case cfg.Server == "":
+		log.Info().Str("report", res.Report.ID).Msg("no server configured: the report is spooled")
+		return 0
+	case res.Delivered:
+		log.Info().Str("report", res.Report.ID).Int("sent", len(res.Sent)).Int("queued", res.Queued).Msg("report sent")
+		return 0
+	case slices.Contains(res.Rejected, res.Report.ID):
+		return fail(e, "agent", fmt.Errorf("the server refused report %s; it is in %s/rejected", res.Report.ID, cfg.SpoolDir))
+	case res.Err != nil:
+		return fail(e, "agent", fmt.Errorf("report %s not delivered, it stays spooled: %w", res.Report.ID, res.Err))
+	}
+	return fail(e, "agent", fmt.Errorf("report %s not delivered, it stays spooled", res.Report.ID))
 }

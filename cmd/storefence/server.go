@@ -15,6 +15,7 @@ import (
 	"github.com/storefence/storefence/db"
 	"github.com/storefence/storefence/db/postgres"
 	"github.com/storefence/storefence/db/sqlite"
+	"github.com/storefence/storefence/internal/sdnotify"
 	"github.com/storefence/storefence/policy"
 	"github.com/storefence/storefence/registry"
 	"github.com/storefence/storefence/report"
@@ -98,12 +99,20 @@ func runServer(ctx context.Context, e *env, args []string) int {
 			}
 		}
 	}()
+	// systemd (Type=notify): READY once the listener is open, the watchdog
+	// while serving, STOPPING at shutdown; nothing without NOTIFY_SOCKET.
+	n := sdnotify.New(log)
+	stopWatchdog := n.StartWatchdog(ctx, nil)
+	defer stopWatchdog()
+	stopping := context.AfterFunc(ctx, n.Stopping)
+	defer stopping()
 	err = srv.Run(ctx, func(addr string) {
 		scheme := "http"
 		if cfg.TLS.CertFile != "" {
 			scheme = "https"
 		}
 		fmt.Fprintf(e.stdout, "storefence server listening on %s://%s\n", scheme, addr)
+		n.Ready()
 	})
 	if err != nil {
 		return fail(e, "server", err)
