@@ -67,12 +67,27 @@ func startCrashServer(t *testing.T, dir string) (string, *exec.Cmd) {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		cmd.Process.Kill()
-		t.Fatalf("crash server did not start: %v", err)
+	type result struct {
+		line string
+		err  error
 	}
-	return strings.TrimSpace(line), cmd
+	started := make(chan result, 1)
+	go func() {
+		line, err := bufio.NewReader(out).ReadString('\n')
+		started <- result{line, err}
+	}()
+	select {
+	case r := <-started:
+		if r.err != nil {
+			cmd.Process.Kill()
+			t.Fatalf("crash server did not start: %v", r.err)
+		}
+		return strings.TrimSpace(r.line), cmd
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("crash server did not start within 30 s")
+	}
+	return "", nil
 }
 
 // TestKill9DuringIngest kills the server with SIGKILL while eight agents

@@ -7,8 +7,15 @@ import (
 	"github.com/robfig/cron/v3"
 )
 
-// minEvalGap bounds how often ingests can trigger an evaluation.
-const minEvalGap = 2 * time.Second
+// minEvalGap bounds how often ingests can trigger an evaluation, and
+// evalShare the CPU it may take under steady ingest: the next one waits at
+// least (1/evalShare - 1) times as long as the last one took, counted from
+// its end. A large history is thus re-evaluated less often, and ingest keeps
+// its latency.
+const (
+	minEvalGap = 2 * time.Second
+	evalShare  = 0.2
+)
 
 // requestEvaluation asks for an evaluation soon; requests coalesce.
 func (s *Server) requestEvaluation() {
@@ -27,7 +34,8 @@ func (s *Server) evaluator(ctx context.Context) {
 		return
 	}
 	next := sched.Next(s.now())
-	var lastRun, lastPrune time.Time
+	var lastEnd, lastPrune time.Time
+	var lastTook time.Duration
 	for {
 		timer := time.NewTimer(time.Until(next))
 		select {
@@ -38,7 +46,8 @@ func (s *Server) evaluator(ctx context.Context) {
 			next = sched.Next(s.now())
 		case <-s.kick:
 			timer.Stop()
-			if wait := minEvalGap - time.Since(lastRun); wait > 0 {
+			gap := max(minEvalGap, time.Duration(float64(lastTook)*(1/evalShare-1)))
+			if wait := gap - time.Since(lastEnd); wait > 0 {
 				select {
 				case <-ctx.Done():
 					return
@@ -46,8 +55,10 @@ func (s *Server) evaluator(ctx context.Context) {
 				}
 			}
 		}
-		lastRun = time.Now()
+		start := time.Now()
 		s.evaluateOnce(ctx)
+		lastEnd = time.Now()
+		lastTook = lastEnd.Sub(start)
 		if time.Since(lastPrune) > time.Hour {
 			lastPrune = time.Now()
 			s.prune(ctx)
