@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -16,6 +18,9 @@ import (
 )
 
 func runAgent(ctx context.Context, e *env, args []string) int {
+	if len(args) > 0 && (args[0] == "install" || args[0] == "uninstall") {
+		return runAgentService(e, args[0], args[1:])
+	}
 	fs := newFlagSet(e, "agent")
 	cfgPath := fs.String("config", "/etc/storefence/agent.yaml", "agent.yaml")
 	once := fs.Bool("once", false, "collect once, spool, deliver the spool, print the report and exit (non-zero when the report was not delivered; it stays spooled)")
@@ -130,4 +135,34 @@ func agentOnce(ctx context.Context, e *env, d *agent.Daemon, cfg *config.Agent, 
 		return fail(e, "agent", fmt.Errorf("report %s not delivered, it stays spooled: %w", res.Report.ID, res.Err))
 	}
 	return fail(e, "agent", fmt.Errorf("report %s not delivered, it stays spooled", res.Report.ID))
+}
+
+// runAgentService is `storefence agent install|uninstall [--config F]`: the
+// agent as a Windows service (elsewhere: make install and systemd).
+func runAgentService(e *env, verb string, args []string) int {
+	fs := newFlagSet(e, "agent")
+	cfgPath := fs.String("config", `C:\ProgramData\storefence\agent.yaml`, "agent.yaml the service runs with")
+	if code := parseFlags(fs, args); code >= 0 {
+		return code
+	}
+	var err error
+	if verb == "uninstall" {
+		err = agent.UninstallService(agent.ServiceName)
+	} else {
+		var exe, cfg string
+		if exe, err = os.Executable(); err == nil {
+			if cfg, err = filepath.Abs(*cfgPath); err == nil {
+				// A service starts in System32: every path must be absolute.
+				err = agent.InstallService(agent.ServiceName, "storefence agent", exe, []string{"agent", "--config", cfg})
+			}
+		}
+	}
+	if errors.Is(err, agent.ErrNotWindows) {
+		return fail(e, "agent", usageError{"agent " + verb + " is for Windows; on Linux use make install and the systemd unit"})
+	}
+	if err != nil {
+		return fail(e, "agent", err)
+	}
+	fmt.Fprintf(e.stderr, "service %s %sed\n", agent.ServiceName, verb)
+	return 0
 }

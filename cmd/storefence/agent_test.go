@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -235,4 +236,15 @@ func (w *watchBuffer) seen(s string) <-chan struct{} {
 		w.waiters[s] = ch
 	}
 	return ch
+}
+
+func TestAgentInstallIsForWindows(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("installs a real service")
+	}
+	for _, verb := range []string{"install", "uninstall"} {
+		if code, _, stderr := runCmd(t, "agent", verb); code != 2 || !strings.Contains(stderr, "is for Windows") {
+			t.Errorf("agent %s: exit %d %q, want 2 and a pointer to systemd", verb, code, stderr)
+		}
+	}
 }
