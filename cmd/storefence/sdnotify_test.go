@@ -3,11 +3,12 @@
 package main
 
 import (
+	"github.com/storefence/storefence/internal/sdnotify/sdnotifytest"
+
 	"context"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -15,29 +16,7 @@ import (
 	"github.com/storefence/storefence/internal/dnstest"
 )
 
-// fakeSystemd listens where NOTIFY_SOCKET points, as systemd does for a
-// Type=notify unit.
-func fakeSystemd(t *testing.T) *net.UnixConn {
-	t.Helper()
-	dir := t.TempDir()
-	if len(dir) > 80 { // sun_path holds 108 bytes
-		d, err := os.MkdirTemp("", "sd")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.RemoveAll(d) })
-		dir = d
-	}
-	path := filepath.Join(dir, "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	t.Setenv("NOTIFY_SOCKET", path)
-	t.Setenv("WATCHDOG_USEC", "")
-	return conn
-}
+func fakeSystemd(t *testing.T) *net.UnixConn { return sdnotifytest.FakeSystemd(t) }
 
 // expect reads notifications until want, failing on anything but watchdog
 // beats; the deadline only guards a hang.

@@ -3,10 +3,11 @@
 package sdnotify
 
 import (
+	"github.com/storefence/storefence/internal/sdnotify/sdnotifytest"
+
 	"context"
 	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -14,28 +15,7 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// FakeSystemd listens on a unixgram socket as systemd does and points
-// NOTIFY_SOCKET at it for the test.
-func fakeSystemd(t *testing.T) *net.UnixConn {
-	t.Helper()
-	dir := t.TempDir()
-	if len(dir) > 80 { // sun_path holds 108 bytes
-		d, err := os.MkdirTemp("", "sd")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { os.RemoveAll(d) })
-		dir = d
-	}
-	path := filepath.Join(dir, "notify.sock")
-	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: path, Net: "unixgram"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	t.Setenv("NOTIFY_SOCKET", path)
-	return conn
-}
+func fakeSystemd(t *testing.T) *net.UnixConn { return sdnotifytest.FakeSystemd(t) }
 
 // next reads one notification, with a deadline that only guards a hang.
 func next(t *testing.T, conn *net.UnixConn) string {
