@@ -32,7 +32,7 @@ type Report struct {
 // reports, and says how many here.
 type SpoolStats struct {
 	Queued  int64 `json:"queued"`  // reports waiting to be sent
-	Dropped int64 `json:"dropped"` // reports dropped since the agent started, oldest first
+	Dropped int64 `json:"dropped"` // reports the spool ever dropped, oldest first (kept across restarts)
 }
 
 // PublicIP is the consensus of the echo providers about this machine's
