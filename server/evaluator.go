@@ -75,7 +75,6 @@ func (s *Server) evaluateOnce(ctx context.Context) {
 		}
 		return
 	}
-	s.last.Store(a)
 	s.metrics.evaluated(a, time.Since(start))
 	if s.onEval != nil {
 		s.onEval(ctx, a)
@@ -92,6 +91,3 @@ func (s *Server) prune(ctx context.Context) {
 		s.log.Info().Int64("reports", n).Msg("pruned raw reports past retention")
 	}
 }
-
-// LastAudit is the latest periodic evaluation, nil before the first.
-func (s *Server) LastAudit() any { return s.last.Load() }

@@ -64,7 +64,6 @@ type Server struct {
 	limiters map[string]*rate.Limiter
 
 	kick chan struct{} // asks the evaluator for an evaluation soon
-	last atomic.Pointer[policy.Audit]
 }
 
 // New builds a server and loads its inputs once.
