@@ -2,10 +2,8 @@ package device
 
 import (
 	"context"
-	"errors"
-	"io/fs"
 
-	"golang.org/x/sys/windows/registry"
+	"github.com/storefence/storefence/internal/winreg"
 )
 
 // setOS wires the Windows sources: the MachineGuid of the installation.
@@ -21,20 +19,8 @@ func (c *Collector) setOS() {
 // windowsMachineGUID reads HKLM\SOFTWARE\Microsoft\Cryptography\MachineGuid
 // from the 64-bit view of the registry, also from a 32-bit agent.
 func windowsMachineGUID(context.Context, string) (string, error) {
-	k, err := registry.OpenKey(registry.LOCAL_MACHINE, `SOFTWARE\Microsoft\Cryptography`,
-		registry.QUERY_VALUE|registry.WOW64_64KEY)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return "", nil
-		}
-		return "", err
-	}
-	defer k.Close()
-	v, _, err := k.GetStringValue("MachineGuid")
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return "", nil
-		}
+	v, err := winreg.String(`SOFTWARE\Microsoft\Cryptography`, "MachineGuid")
+	if err != nil || v == "" {
 		return "", err
 	}
 	id, _ := parseID([]byte(v))

@@ -2,13 +2,12 @@ package network
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"unsafe"
 
 	"golang.org/x/sys/windows"
-	"golang.org/x/sys/windows/registry"
+
+	"github.com/storefence/storefence/internal/winreg"
 )
 
 // setOS wires the Windows sources: the route and arp commands for the
@@ -23,23 +22,7 @@ func (c *Collector) setOS() {
 // windowsTimezone reads the Windows zone name ("China Standard Time") from
 // HKLM\SYSTEM\CurrentControlSet\Control\TimeZoneInformation\TimeZoneKeyName.
 func windowsTimezone(context.Context) (string, error) {
-	k, err := registry.OpenKey(registry.LOCAL_MACHINE, `SYSTEM\CurrentControlSet\Control\TimeZoneInformation`,
-		registry.QUERY_VALUE|registry.WOW64_64KEY)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return "", nil
-		}
-		return "", err
-	}
-	defer k.Close()
-	name, _, err := k.GetStringValue("TimeZoneKeyName")
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return "", nil
-		}
-		return "", err
-	}
-	return name, nil
+	return winreg.String(`SYSTEM\CurrentControlSet\Control\TimeZoneInformation`, "TimeZoneKeyName")
 }
 
 // windowsLocale returns the user default locale name ("zh-CN") from
