@@ -290,8 +290,9 @@ func TestRetryAfterHonoured(t *testing.T) {
 	}
 }
 
-// TestPermanentRefusalsAgainstServer: 400 (a clock far ahead) and 401 (a
-// wrong token) move the report to rejected/ and do not hold the queue.
+// TestPermanentRefusalsAgainstServer: 400 (a clock far ahead) moves the
+// report to rejected/ and does not hold the queue; 401 (a wrong token)
+// keeps the backlog spooled and backs off until the token is fixed.
 func TestPermanentRefusalsAgainstServer(t *testing.T) {
 	clk := newFakeClock(time.Now().UTC().Truncate(time.Second))
 	srv := newTestServer(t, clk.Now, nil, "vps-a")
@@ -311,11 +312,14 @@ func TestPermanentRefusalsAgainstServer(t *testing.T) {
 	c, _ := NewClient(srv.http.URL, wrong, "")
 	d2, _ := newTestDaemon(t, DaemonOptions{Sender: c, Clock: clk})
 	res = d2.RunOnce(context.Background())
-	if res.Delivered || len(res.Rejected) != 1 {
-		t.Errorf("401: %+v", res)
+	if res.Delivered || len(res.Rejected) != 0 || res.Queued != 1 {
+		t.Errorf("401: %+v, want the report kept queued", res)
 	}
-	if rej, _ := d2.spool.Rejected(); len(rej) != 1 {
-		t.Errorf("rejected/ = %v", rej)
+	if rej, _ := d2.spool.Rejected(); len(rej) != 0 {
+		t.Errorf("rejected/ = %v, want nothing", rej)
+	}
+	if d2.nextRetry().IsZero() {
+		t.Error("a 401 scheduled no retry")
 	}
 }
 

@@ -146,7 +146,10 @@ var gzipWriters = sync.Pool{New: func() any { return gzip.NewWriter(nil) }}
 const maxAnswer = 16 << 20
 
 // statusError classifies a failed answer: 408, 429 and 5xx may succeed
-// later; anything else will not, for the same report.
+// later, and so may 401, which is about the agent's token, not the report
+// (a revoked or mistyped token is fixed by the operator, and the backlog
+// must still be there when it is); anything else will not, for the same
+// report.
 func statusError(resp *http.Response, body []byte) *SendError {
 	var apiErr struct{ Error string }
 	if json.Unmarshal(body, &apiErr) != nil || apiErr.Error == "" {
@@ -154,7 +157,7 @@ func statusError(resp *http.Response, body []byte) *SendError {
 	}
 	code := resp.StatusCode
 	e := &SendError{Status: code, Msg: apiErr.Error}
-	e.Retry = code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code >= 500
+	e.Retry = code == http.StatusRequestTimeout || code == http.StatusTooManyRequests || code == http.StatusUnauthorized || code >= 500
 	e.After = retryAfter(resp.Header.Get("Retry-After"), time.Now())
 	return e
 }

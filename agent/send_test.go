@@ -40,7 +40,7 @@ func TestSendClassifiesEveryStatus(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	retry := map[int]bool{408: true, 429: true, 500: true, 502: true, 503: true, 504: true}
+	retry := map[int]bool{401: true, 408: true, 429: true, 500: true, 502: true, 503: true, 504: true}
 	for _, status = range []int{200, 202, 400, 401, 403, 404, 408, 413, 415, 429, 500, 502, 503, 504} {
 		err := c.Send(context.Background(), testReport(t0))
 		if status == 200 || status == 202 {
