@@ -9,12 +9,15 @@ PLATFORMS := linux/amd64 linux/arm64 windows/amd64 windows/arm64 darwin/amd64 da
 
 export CGO_ENABLED ?= 0
 
-.PHONY: all build test lint cross bench run clean fuzz
+.PHONY: all build build-agent test lint cross bench run clean fuzz
 
 all: build
 
 build: ## the binary, stripped, with version stamped
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/storefence
+
+build-agent: ## the agent-only binary for operator machines (collect, agent, preflight, version): no server, databases or registry
+	$(GO) build -tags agentonly -trimpath -ldflags '$(LDFLAGS)' -o bin/storefence-agent ./cmd/storefence
 
 test: ## every test with the race detector (needs cgo for -race)
 	CGO_ENABLED=1 $(GO) test -race -count=1 ./...
@@ -28,6 +31,7 @@ cross: ## build for every platform storefence supports
 		os=$${p%/*}; arch=$${p#*/}; ext=; [ $$os = windows ] && ext=.exe; \
 		echo "build $$os/$$arch"; \
 		GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/storefence-$$os-$$arch$$ext ./cmd/storefence; \
+		GOOS=$$os GOARCH=$$arch $(GO) build -tags agentonly -trimpath -ldflags '$(LDFLAGS)' -o bin/storefence-agent-$$os-$$arch$$ext ./cmd/storefence; \
 	done
 
 bench: ## the benchmarks recorded in BENCHMARKS.md

@@ -431,7 +431,7 @@ func TestPreflight(t *testing.T) {
 	f := newFixture(t, nil, "vps-a", "vps-b")
 	// vps-b served shop-b from 203.0.113.7; vps-a asks about shop-a from the same line.
 	f.post(t, f.tokens["vps-b"], mustJSON(rep("r1", "vps-b", []string{"shop-b"}, "203.0.113.7")), nil)
-	ask := func(store, ip string) Preflight {
+	ask := func(store, ip string) policy.Preflight {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodPost, f.http.URL+"/api/v1/preflight?store="+store, bytes.NewReader(mustJSON(rep("p-"+ip, "vps-a", nil, ip))))
 		req.Header.Set("Authorization", "Bearer "+f.tokens["vps-a"])
@@ -440,7 +440,7 @@ func TestPreflight(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var p Preflight
+		var p policy.Preflight
 		if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&p) != nil {
 			t.Fatalf("preflight: status %d", resp.StatusCode)
 		}

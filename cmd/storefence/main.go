@@ -44,17 +44,16 @@ type command struct {
 	run     func(ctx context.Context, e *env, args []string) int
 }
 
+// commands lists every command of this build: the machine side (what an
+// agent-only build keeps), then the central side (see central.go).
 func commands() []command {
-	return []command{
+	cs := []command{
 		{"collect", "[--config agent.yaml] [--format json|table]", "run every collector once on this machine and print the report", runCollect},
-		{"audit", "--stores F --reports PATH... [--policy F] [--now T] [--format table|json|markdown|html] [--output F] [--fail-on S]", "evaluate policy now and print findings, clusters and warnings", runAudit},
 		{"agent", "--config agent.yaml [--once] [--check-config]", "collect on a schedule and send reports to the server", runAgent},
 		{"preflight", "--store ID [--config agent.yaml] [--format table|json]", "on a machine: say whether operating store ID here would link it to another store", runPreflight},
-		{"server", "--config server.yaml", "the central service: receive reports, keep history, evaluate policy", runServer},
-		{"token", "create|list|revoke --config server.yaml [--agent ID] [TOKEN-ID]", "manage agent tokens (a new token is printed once)", runToken},
-		{"hash", "--field F [--region CC] VALUE", "print the keyed digest of a registration value, so raw numbers need not be stored", runHash},
-		{"version", "", "print version, commit and build date", runVersion},
 	}
+	cs = append(cs, centralCommands()...)
+	return append(cs, command{"version", "", "print version, commit and build date", runVersion})
 }
 
 func run(args []string, stdout, stderr io.Writer) int {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -243,5 +244,29 @@ func TestHelpVersionUnknown(t *testing.T) {
 	}
 	if code, _, _ := runCmd(t); code != 2 {
 		t.Errorf("no command: exit %d, want 2", code)
+	}
+}
+
+// TestAgentOnlyBuildLeavesTheCentralSideOut checks that the agent-only
+// build (-tags agentonly, for operator machines) links none of the
+// server's weight: databases, Prometheus, the registry's phone metadata.
+func TestAgentOnlyBuildLeavesTheCentralSideOut(t *testing.T) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command")
+	}
+	out, err := exec.Command(gobin, "list", "-tags", "agentonly", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	deps := strings.Fields(string(out))
+	for _, heavy := range []string{"modernc.org/sqlite", "github.com/jackc/pgx/v5", "github.com/prometheus/client_golang/prometheus",
+		"github.com/nyaruka/phonenumbers", "github.com/storefence/storefence/server", "github.com/storefence/storefence/registry"} {
+		if slices.Contains(deps, heavy) {
+			t.Errorf("the agent-only build links %s", heavy)
+		}
+	}
+	if !slices.Contains(deps, "github.com/storefence/storefence/agent") {
+		t.Errorf("the agent-only build lacks the agent: %v", deps)
 	}
 }

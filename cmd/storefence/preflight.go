@@ -13,7 +13,6 @@ import (
 	"github.com/storefence/storefence/config"
 	"github.com/storefence/storefence/policy"
 	"github.com/storefence/storefence/report"
-	"github.com/storefence/storefence/server"
 )
 
 // runPreflight is `storefence preflight --store ID`: collect this machine
@@ -56,9 +55,9 @@ func runPreflight(ctx context.Context, e *env, args []string) int {
 	if err != nil {
 		return preflightFail(e, fmt.Errorf("asking %s: %w", c.Host(), err))
 	}
-	var p server.Preflight
-	if err := json.Unmarshal(body, &p); err != nil || p.Schema != server.PreflightSchema {
-		return preflightFail(e, fmt.Errorf("asking %s: the answer is not %s", c.Host(), server.PreflightSchema))
+	var p policy.Preflight
+	if err := json.Unmarshal(body, &p); err != nil || p.Schema != policy.PreflightSchema {
+		return preflightFail(e, fmt.Errorf("asking %s: the answer is not %s", c.Host(), policy.PreflightSchema))
 	}
 	if *format == "json" {
 		var out bytes.Buffer
@@ -85,7 +84,7 @@ func preflightFail(e *env, err error) int {
 }
 
 // writePreflight prints the verdict and one line per finding for people.
-func writePreflight(w io.Writer, p *server.Preflight, r *report.Report) {
+func writePreflight(w io.Writer, p *policy.Preflight, r *report.Report) {
 	verdict := "would NOT link it to another store"
 	if p.WouldLink {
 		verdict = "WOULD LINK it to another store"

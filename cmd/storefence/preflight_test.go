@@ -11,8 +11,8 @@ import (
 
 	"github.com/storefence/storefence/agent"
 	"github.com/storefence/storefence/internal/dnstest"
+	"github.com/storefence/storefence/policy"
 	"github.com/storefence/storefence/report"
-	"github.com/storefence/storefence/server"
 )
 
 // TestPreflight: shop-b's machine already reports 203.0.113.7; a machine
@@ -45,11 +45,11 @@ func TestPreflight(t *testing.T) {
 	}
 
 	code, out, _ = runCmd(t, "preflight", "--store", "shop-a", "--config", linked, "--format", "json")
-	var p server.Preflight
+	var p policy.Preflight
 	if err := json.Unmarshal([]byte(out), &p); err != nil || code != 1 {
 		t.Fatalf("json: exit %d, %v\n%s", code, err, out)
 	}
-	if !p.WouldLink || p.Schema != server.PreflightSchema || p.Store != "shop-a" || p.Agent != "vps-a" {
+	if !p.WouldLink || p.Schema != policy.PreflightSchema || p.Store != "shop-a" || p.Agent != "vps-a" {
 		t.Errorf("preflight %+v", p)
 	}
 	var got []string
