@@ -28,6 +28,7 @@ type Server struct {
 	TrustedProxies []string `yaml:"trusted_proxies"` // CIDRs whose X-Forwarded-For is believed
 	Retention      Duration `yaml:"retention"`       // raw reports are pruned after this; sightings are kept
 	Evaluate       string   `yaml:"evaluate"`        // schedule of the periodic evaluation (cron)
+	HistoryRefresh Duration `yaml:"history_refresh"` // how often the in-memory history is re-read from the database
 	MaxSkew        Duration `yaml:"max_skew"`        // how far in the future collected_at may be
 	MaxAge         Duration `yaml:"max_age"`         // how old a (spooled) report may be
 	AgentRate      float64  `yaml:"agent_rate"`      // reports per second per agent before 429
@@ -94,14 +95,15 @@ var ChannelKinds = []string{"dingtalk", "wecom", "feishu", "slack", "discord", "
 // DefaultServer returns server.yaml's defaults.
 func DefaultServer() Server {
 	return Server{
-		Listen:     ":8443",
-		Database:   "/var/lib/storefence/storefence.db",
-		Retention:  Duration(30 * 24 * time.Hour),
-		Evaluate:   "@every 1m",
-		MaxSkew:    Duration(10 * time.Minute),
-		MaxAge:     Duration(180 * 24 * time.Hour),
-		AgentRate:  20,
-		AgentBurst: 200,
+		Listen:         ":8443",
+		Database:       "/var/lib/storefence/storefence.db",
+		Retention:      Duration(30 * 24 * time.Hour),
+		Evaluate:       "@every 1m",
+		HistoryRefresh: Duration(10 * time.Minute),
+		MaxSkew:        Duration(10 * time.Minute),
+		MaxAge:         Duration(180 * 24 * time.Hour),
+		AgentRate:      20,
+		AgentBurst:     200,
 		Timeouts: Timeouts{
 			ReadHeader: Duration(5 * time.Second),
 			Read:       Duration(30 * time.Second),
@@ -143,6 +145,9 @@ func (c *Server) Validate() error {
 	}
 	if c.Retention <= 0 {
 		add("retention", "must be positive")
+	}
+	if c.HistoryRefresh < 0 {
+		add("history_refresh", "must not be negative (0: never re-read)")
 	}
 	if c.AgentRate <= 0 || c.AgentBurst < 1 {
 		add("agent_rate", "agent_rate and agent_burst must be positive")

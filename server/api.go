@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/storefence/storefence/policy"
@@ -23,20 +25,52 @@ func (s *Server) requireAdmin(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
-// Evaluate evaluates the policy over everything in the database as of now.
+// Evaluate evaluates the policy over the whole history as of now.
 func (s *Server) Evaluate(ctx context.Context, now time.Time) (*policy.Audit, error) {
-	ss, err := s.db.Sightings(ctx)
+	a, _, err := s.evaluate(ctx, now, nil)
+	return a, err
+}
+
+// evaluate is Evaluate, copying the history into buf when it is large
+// enough (see history.fill). It returns the buffer it used for the next
+// call: the audit keeps no reference to it.
+func (s *Server) evaluate(ctx context.Context, now time.Time, buf []policy.Sighting) (*policy.Audit, []policy.Sighting, error) {
+	input, pol, err := s.input(ctx, buf)
 	if err != nil {
-		return nil, fmt.Errorf("evaluate: %w", err)
+		return nil, buf, fmt.Errorf("evaluate: %w", err)
 	}
-	agents, err := s.db.Agents(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("evaluate: %w", err)
+	return policy.Evaluate(input, pol, now), input.Sightings, nil
+}
+
+// input returns what an evaluation needs: the registry and policy, and a
+// copy of the history (read from the database first if it never was).
+func (s *Server) input(ctx context.Context, buf []policy.Sighting) (*policy.Input, *policy.Policy, error) {
+	if !s.hist.isLoaded() {
+		if err := s.refreshHistory(ctx, 0); err != nil {
+			return nil, nil, err
+		}
 	}
 	in := s.inputs.Load()
 	input := *in.Registry
-	input.Sightings, input.Agents = ss, agents
-	return policy.Evaluate(&input, in.Policy, now), nil
+	s.hist.fill(&input, buf)
+	return &input, in.Policy, nil
+}
+
+// refreshHistory re-reads the history from the database unless it was read
+// less than maxAge ago (0: read it only if it never was).
+func (s *Server) refreshHistory(ctx context.Context, maxAge time.Duration) error {
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	if !s.loadedAt.IsZero() && (maxAge == 0 || time.Since(s.loadedAt) < maxAge) {
+		return nil
+	}
+	start := time.Now()
+	if err := s.hist.load(ctx, s.db); err != nil {
+		return err
+	}
+	s.loadedAt = time.Now()
+	s.log.Debug().Dur("took", s.loadedAt.Sub(start)).Msg("history read from the database")
+	return nil
 }
 
 // handleAudit is GET /api/v1/audit[?now=RFC3339]: storefence.audit/v1.
@@ -73,24 +107,17 @@ type AgentInfo struct {
 
 // handleAgents is GET /api/v1/agents.
 func (s *Server) handleAgents(w http.ResponseWriter, r *http.Request) {
-	agents, err := s.db.Agents(r.Context())
-	if err == nil {
-		var infos []AgentInfo
-		infos, err = s.agentInfos(r.Context(), agents)
-		if err == nil {
-			writeJSON(w, http.StatusOK, map[string]any{"agents": infos})
-			return
-		}
+	input, pol, err := s.input(r.Context(), nil)
+	if err != nil {
+		s.log.Error().Err(err).Msg("listing agents failed")
+		writeError(w, http.StatusServiceUnavailable, "database unavailable", "")
+		return
 	}
-	s.log.Error().Err(err).Msg("listing agents failed")
-	writeError(w, http.StatusServiceUnavailable, "database unavailable", "")
+	writeJSON(w, http.StatusOK, map[string]any{"agents": s.agentInfos(input.Sightings, input.Agents, pol.StaleAfter)})
 }
 
-func (s *Server) agentInfos(ctx context.Context, agents []policy.AgentState) ([]AgentInfo, error) {
-	ss, err := s.db.Sightings(ctx)
-	if err != nil {
-		return nil, err
-	}
+func (s *Server) agentInfos(ss []policy.Sighting, agents []policy.AgentState, stale time.Duration) []AgentInfo {
+	slices.SortFunc(agents, func(a, b policy.AgentState) int { return strings.Compare(a.Agent, b.Agent) })
 	now := s.now()
 	type seen struct {
 		ip   string
@@ -102,7 +129,6 @@ func (s *Server) agentInfos(ctx context.Context, agents []policy.AgentState) ([]
 			ips[x.Agent] = append(ips[x.Agent], seen{x.Value, x.LastSeen})
 		}
 	}
-	stale := s.inputs.Load().Policy.StaleAfter
 	out := make([]AgentInfo, 0, len(agents))
 	for _, a := range agents {
 		list := ips[a.Agent]
@@ -117,7 +143,7 @@ func (s *Server) agentInfos(ctx context.Context, agents []policy.AgentState) ([]
 		}
 		out = append(out, info)
 	}
-	return out, nil
+	return out
 }
 
 // handleReady is GET /readyz: 200 when the database answers.

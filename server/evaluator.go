@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+	"github.com/storefence/storefence/policy"
 )
 
 // minEvalGap bounds how often ingests can trigger an evaluation, and
@@ -26,7 +27,9 @@ func (s *Server) requestEvaluation() {
 }
 
 // evaluator evaluates on the configured schedule and after ingests (at most
-// every minEvalGap), and prunes raw reports past the retention hourly.
+// every minEvalGap), re-reads the history from the database on the schedule
+// once history_refresh has passed, and prunes raw reports past the
+// retention hourly.
 func (s *Server) evaluator(ctx context.Context) {
 	sched, err := cron.ParseStandard(s.cfg.Evaluate)
 	if err != nil {
@@ -35,6 +38,7 @@ func (s *Server) evaluator(ctx context.Context) {
 	}
 	next := sched.Next(s.now())
 	var lastEnd, lastPrune time.Time
+	var buf []policy.Sighting // reused by every evaluation
 	var lastTook time.Duration
 	for {
 		timer := time.NewTimer(time.Until(next))
@@ -44,6 +48,11 @@ func (s *Server) evaluator(ctx context.Context) {
 			return
 		case <-timer.C:
 			next = sched.Next(s.now())
+			if r := time.Duration(s.cfg.HistoryRefresh); r > 0 {
+				if err := s.refreshHistory(ctx, r); err != nil && ctx.Err() == nil {
+					s.log.Error().Err(err).Msg("re-reading the history failed; evaluating what is in memory")
+				}
+			}
 		case <-s.kick:
 			timer.Stop()
 			gap := max(minEvalGap, time.Duration(float64(lastTook)*(1/evalShare-1)))
@@ -56,7 +65,7 @@ func (s *Server) evaluator(ctx context.Context) {
 			}
 		}
 		start := time.Now()
-		s.evaluateOnce(ctx)
+		buf = s.evaluateOnce(ctx, buf)
 		lastEnd = time.Now()
 		lastTook = lastEnd.Sub(start)
 		if time.Since(lastPrune) > time.Hour {
@@ -66,19 +75,22 @@ func (s *Server) evaluator(ctx context.Context) {
 	}
 }
 
-func (s *Server) evaluateOnce(ctx context.Context) {
+// evaluateOnce evaluates, using buf for the copy of the history, and
+// returns the buffer to reuse next time.
+func (s *Server) evaluateOnce(ctx context.Context, buf []policy.Sighting) []policy.Sighting {
 	start := time.Now()
-	a, err := s.Evaluate(ctx, s.now())
+	a, buf, err := s.evaluate(ctx, s.now(), buf)
 	if err != nil {
 		if ctx.Err() == nil {
 			s.log.Error().Err(err).Msg("evaluation failed")
 		}
-		return
+		return buf
 	}
 	s.metrics.evaluated(a, time.Since(start))
 	if s.onEval != nil {
 		s.onEval(ctx, a)
 	}
+	return buf
 }
 
 func (s *Server) prune(ctx context.Context) {

@@ -65,6 +65,7 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (int, string) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "duplicate", "id": in.Report.ID})
 		return http.StatusOK, "duplicate"
 	}
+	s.hist.fold(in)
 	s.requestEvaluation()
 	writeJSON(w, http.StatusAccepted, map[string]string{"status": "accepted", "id": in.Report.ID})
 	return http.StatusAccepted, "accepted"

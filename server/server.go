@@ -59,6 +59,10 @@ type Server struct {
 	metrics *metrics
 	gather  prometheus.Gatherer
 	onEval  func(context.Context, *policy.Audit)
+	hist    *history
+
+	loadMu   sync.Mutex // serialises history loads
+	loadedAt time.Time  // when the history was last read from the database
 
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter
@@ -75,7 +79,7 @@ func New(opt Options) (*Server, error) {
 	s := &Server{
 		cfg: opt.Config, db: opt.DB, load: opt.Load, log: opt.Log, now: opt.Now, admin: admin,
 		trusted: opt.Config.TrustedPrefixes(), onEval: opt.OnEvaluate,
-		limiters: map[string]*rate.Limiter{}, kick: make(chan struct{}, 1),
+		limiters: map[string]*rate.Limiter{}, kick: make(chan struct{}, 1), hist: newHistory(),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -154,6 +158,10 @@ func (s *Server) Run(ctx context.Context, ready func(addr string)) error {
 	}
 	ln, err := listen(s.cfg.Listen)
 	if err != nil {
+		return err
+	}
+	if err := s.refreshHistory(ctx, 0); err != nil {
+		ln.Close()
 		return err
 	}
 	evalCtx, stopEval := context.WithCancel(context.Background())
