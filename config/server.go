@@ -72,6 +72,10 @@ type Channel struct {
 	Stores      []string `yaml:"stores"`
 	Language    string   `yaml:"language"`
 	Keyword     string   `yaml:"keyword"` // DingTalk's security keyword, when set
+
+	// Extension: a Go text/template replacing the built-in message layout
+	// (its first line is the title); see notify/dispatch.TemplateData.
+	TemplateFile string `yaml:"template_file"`
 }
 
 // Secret is a string that never prints: webhook URLs and tokens are

@@ -67,6 +67,9 @@ type DB interface {
 	// ReportCount returns how many raw reports are stored.
 	ReportCount(ctx context.Context) (int64, error)
 
+	// Notifications is the notifier's durable state (notify.go).
+	Notifications
+
 	// Ping checks that the database answers (for /readyz).
 	Ping(ctx context.Context) error
 	Close() error

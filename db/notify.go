@@ -33,7 +33,7 @@ const (
 
 // OutboxMessage is one message queued for one channel.
 type OutboxMessage struct {
-	ID        int64     // assigned by Enqueue
+	ID        int64     // assigned when queued (by NotifyTransition)
 	Key       string    // dedup key, unique: a key already queued is never queued again
 	Channel   string    // the channel's name
 	Payload   []byte    // the message, as the notifier serialised it

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -105,27 +106,38 @@ func RetryAfter(h http.Header, now time.Time) time.Duration {
 	if v == "" {
 		return 0
 	}
-	var d time.Duration
 	if f, err := strconv.ParseFloat(v, 64); err == nil {
-		d = time.Duration(f * float64(time.Second))
-	} else if t, err := http.ParseTime(v); err == nil {
-		d = t.Sub(now)
+		return Seconds(f)
 	}
-	return clampWait(d)
+	if t, err := http.ParseTime(v); err == nil {
+		return clampWait(t.Sub(now))
+	}
+	return 0
 }
 
 // Seconds converts a vendor's retry_after in (possibly fractional)
 // seconds to a wait, with RetryAfter's bounds.
 func Seconds(f float64) time.Duration {
-	return clampWait(time.Duration(f * float64(time.Second)))
+	// Bound f before converting: a float beyond int64 (1e300, +Inf)
+	// converts to an arbitrary value, and NaN to anything.
+	switch {
+	case !(f > 0):
+		return 0
+	case f >= maxWait.Seconds():
+		return maxWait
+	}
+	return time.Duration(math.Round(f * float64(time.Second)))
 }
+
+// maxWait caps a receiver's requested wait.
+const maxWait = 24 * time.Hour
 
 func clampWait(d time.Duration) time.Duration {
 	switch {
 	case d < 0:
 		return 0
-	case d > 24*time.Hour:
-		return 24 * time.Hour
+	case d > maxWait:
+		return maxWait
 	}
 	return d
 }

@@ -13,6 +13,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/storefence/storefence/config"
 	"github.com/storefence/storefence/db"
 	"github.com/storefence/storefence/db/postgres"
@@ -85,10 +87,19 @@ func runServer(ctx context.Context, e *env, args []string) int {
 		return fail(e, "server", err)
 	}
 	defer d.Close()
-	srv, err := server.New(server.Options{Config: cfg, DB: d, Load: inputsLoader(cfg), Log: log})
+	reg := prometheus.NewRegistry()
+	disp, err := newDispatcher(cfg, d, log, reg)
 	if err != nil {
 		return fail(e, "server", err)
 	}
+	srv, err := server.New(server.Options{Config: cfg, DB: d, Load: inputsLoader(cfg), Log: log, Reg: reg, OnEvaluate: disp.OnEvaluate})
+	if err != nil {
+		return fail(e, "server", err)
+	}
+	dispCtx, stopDisp := context.WithCancel(context.Background())
+	dispDone := make(chan struct{})
+	go func() { defer close(dispDone); disp.Run(dispCtx) }()
+	defer func() { stopDisp(); <-dispDone }() // after the last evaluation: what it queued stays in the outbox
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)

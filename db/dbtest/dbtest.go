@@ -29,10 +29,7 @@ func T0() time.Time { return time.Date(2026, 11, 1, 10, 0, 0, 123456789, time.UT
 // closes it (open may also register a cleanup that closes it: Close must
 // then tolerate a second call).
 func Run(t *testing.T, open func(t *testing.T) db.DB) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, d db.DB)
-	}{
+	tests := []suiteTest{
 		{"Idempotent", testIdempotent},
 		{"Aggregation", testAggregation},
 		{"Stores", testStores},
@@ -45,6 +42,7 @@ func Run(t *testing.T, open func(t *testing.T) db.DB) {
 		{"Canceled", testCanceled},
 		{"Ping", testPing},
 	}
+	tests = append(tests, notifyTests()...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := open(t)
@@ -57,6 +55,11 @@ func Run(t *testing.T, open func(t *testing.T) db.DB) {
 		})
 	}
 	t.Run("Close", func(t *testing.T) { testClose(t, open(t)) })
+}
+
+type suiteTest struct {
+	name string
+	fn   func(t *testing.T, d db.DB)
 }
 
 // Rep returns a report of agent, collected at T0 plus minutes, declaring

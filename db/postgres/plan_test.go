@@ -36,6 +36,13 @@ func TestQueryPlans(t *testing.T) {
 			{qTokens, nil, "tokens_created_at"},
 			{qRevoke, []any{int64(1), "x"}, "tokens_pkey"},
 			{qPrune, []any{int64(1), 1}, "reports_received_at"},
+			{qStates, nil, "Index Scan using finding_states_pkey"},
+			{qAcks, nil, "Index Scan using acks_pkey"},
+			{qClaim, []any{"o", int64(2), "c", int64(1), int64(10)}, "Index Scan using outbox_claim"},
+			{qFinish, []any{"sent", int64(1), "", nil, int64(1), int64(1), "o"}, "Index Cond: (id = "}, // outbox_pkey or outbox_claim
+			{qOutbox, []any{"", "", nil}, "Index Scan using outbox_pkey"},
+			{qOutboxStats, nil, "Index Only Scan using outbox_state"},
+			{qPruneOutbox, []any{int64(1), 1}, "Index Scan using outbox_done"},
 		} {
 			rows, err := tx.Query(ctx, "EXPLAIN "+tt.query, tt.args...)
 			if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/storefence/storefence/db"
 	"github.com/storefence/storefence/db/dbtest"
 	"github.com/storefence/storefence/db/internal/groupcommit"
+	"github.com/storefence/storefence/db/internal/migrate"
 	"github.com/storefence/storefence/report"
 )
 
@@ -109,6 +110,10 @@ func TestReopen(t *testing.T) {
 	r := dbtest.Rep("r1", "vps-1", 0, []string{"shop-a"}, "203.0.113.7", "h1", "")
 	dbtest.Put(t, d, r)
 	d.Close()
+	ms, err := migrate.Load(migrations, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for range 2 {
 		d, err := Open(ctx, dsn, Options{})
 		if err != nil {
@@ -119,8 +124,8 @@ func TestReopen(t *testing.T) {
 		if err := d.pool.QueryRow(ctx, "SELECT count(*) FROM schema_migrations").Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		if n != 1 {
-			t.Errorf("schema_migrations has %d rows, want 1", n)
+		if n != len(ms) {
+			t.Errorf("schema_migrations has %d rows, want %d", n, len(ms))
 		}
 		d.Close()
 	}
@@ -237,4 +242,20 @@ func TestBatchDuplicate(t *testing.T) {
 		}
 	}
 	dbtest.CheckAgainst(t, d, a, b)
+}
+
+// TestNotifyReplicas runs the notifier's concurrency check through three
+// DB values on one schema, as three server processes would.
+func TestNotifyReplicas(t *testing.T) {
+	dsn := freshSchema(t)
+	var ds []db.Notifications
+	for range 3 {
+		d, err := Open(context.Background(), dsn, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		ds = append(ds, d)
+	}
+	dbtest.NotifyConcurrent(t, ds...)
 }

@@ -26,6 +26,16 @@ func TestQueryPlans(t *testing.T) {
 		{qRevoke, []any{1, "x"}, []string{"SEARCH tokens USING INDEX", "(id=?)"}},
 		{qPrune, []any{1, 1}, []string{"SEARCH reports USING INTEGER PRIMARY KEY", "SEARCH reports USING COVERING INDEX reports_received_at"}},
 		{qCount, nil, []string{"SCAN reports USING COVERING INDEX"}},
+		{qStates, nil, []string{"SCAN finding_states"}}, // in primary key order
+		{qAcks, nil, []string{"SCAN acks"}},
+		{qPutState, []any{"f", "s", "v", "x", "", 1, 1, 1, 1, nil}, nil},
+		{qEnqueue, []any{"k", "c", []byte{}, 1, 1}, nil},
+		{qClaim, []any{"o", 2, "c", 1, 10}, []string{"SEARCH outbox USING INDEX outbox_claim (channel=?)", "SEARCH outbox USING INTEGER PRIMARY KEY (rowid=?)"}},
+		{qFinish, []any{"sent", 1, "", nil, 1, 1, "o"}, []string{"SEARCH outbox USING INTEGER PRIMARY KEY (rowid=?)"}},
+		{qOutbox, []any{"", "", -1}, []string{"SCAN outbox"}}, // by id; for tests and the CLI
+		{qOutboxStats, nil, []string{"SCAN outbox USING COVERING INDEX outbox_state"}},
+		{qPruneOutbox, []any{1, 1}, []string{"SEARCH outbox USING INTEGER PRIMARY KEY", "SEARCH outbox USING INDEX outbox_done (done_at<?)"}},
+		{qPutAck, []any{"f", 1, "", "", 1}, nil},
 	} {
 		rows, err := d.w.QueryContext(context.Background(), "EXPLAIN QUERY PLAN "+tt.query, tt.args...)
 		if err != nil {

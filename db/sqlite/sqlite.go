@@ -93,6 +93,7 @@ type DB struct {
 	q   *groupcommit.Queue
 
 	putReport, putSighting, putAgent *sql.Stmt // prepared on w
+	putState, enqueue, claim, finish *sql.Stmt // prepared on w
 }
 
 var _ db.DB = (*DB)(nil)
@@ -180,6 +181,10 @@ func (d *DB) init(ctx context.Context, path string) error {
 		{&d.putReport, qPutReport},
 		{&d.putSighting, qPutSighting},
 		{&d.putAgent, qPutAgent},
+		{&d.putState, qPutState},
+		{&d.enqueue, qEnqueue},
+		{&d.claim, qClaim},
+		{&d.finish, qFinish},
 	} {
 		if *s.stmt, err = d.w.PrepareContext(ctx, s.sql); err != nil {
 			return fmt.Errorf("sqlite: open %s: prepare: %w", path, err)
@@ -449,7 +454,7 @@ func (d *DB) Ping(ctx context.Context) error {
 func (d *DB) Close() error {
 	d.q.Close()
 	var errs []error
-	for _, s := range []*sql.Stmt{d.putReport, d.putSighting, d.putAgent} {
+	for _, s := range []*sql.Stmt{d.putReport, d.putSighting, d.putAgent, d.putState, d.enqueue, d.claim, d.finish} {
 		errs = append(errs, s.Close())
 	}
 	errs = append(errs, d.r.Close(), d.w.Close())

@@ -13,6 +13,7 @@ import (
 	"github.com/storefence/storefence/db"
 	"github.com/storefence/storefence/db/dbtest"
 	"github.com/storefence/storefence/db/internal/groupcommit"
+	"github.com/storefence/storefence/db/internal/migrate"
 )
 
 func openTemp(t testing.TB, opt Options) (*DB, string) {
@@ -91,6 +92,10 @@ func TestReopen(t *testing.T) {
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}
+	ms, err := migrate.Load(migrations, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for range 2 { // opening again migrates nothing and keeps the data
 		d, err := Open(ctx, path, Options{})
 		if err != nil {
@@ -104,8 +109,8 @@ func TestReopen(t *testing.T) {
 		if err := d.r.QueryRow("SELECT count(*) FROM schema_migrations").Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		if n != 1 {
-			t.Errorf("schema_migrations has %d rows, want 1", n)
+		if n != len(ms) {
+			t.Errorf("schema_migrations has %d rows, want %d", n, len(ms))
 		}
 		if err := d.Close(); err != nil {
 			t.Fatal(err)
@@ -151,7 +156,7 @@ func TestNoBusy(t *testing.T) {
 				if err != nil {
 					errs <- err
 				}
-				switch i % 6 {
+				switch i % 9 {
 				case 0:
 					_, err = d.Sightings(ctx)
 				case 1:
@@ -164,6 +169,20 @@ func TestNoBusy(t *testing.T) {
 					_, err = d.PruneReports(ctx, dbtest.T0().Add(time.Duration(i)*time.Second))
 				case 5:
 					_, err = d.ReportCount(ctx)
+				case 6:
+					err = d.NotifyTransition(ctx, func([]db.FindingState, []db.Ack) ([]db.FindingState, []db.OutboxMessage, error) {
+						return nil, []db.OutboxMessage{dbtest.Msg(fmt.Sprintf("k-%d-%d", w, i), "chat", i)}, nil
+					})
+				case 7:
+					var ms []db.OutboxMessage
+					ms, err = d.ClaimOutbox(ctx, "chat", fmt.Sprintf("o-%d", w), dbtest.T0().Add(time.Hour), time.Hour, 2)
+					for _, m := range ms {
+						if err == nil {
+							err = d.FinishOutbox(ctx, m.ID, fmt.Sprintf("o-%d", w), db.Outcome{State: db.OutboxSent, At: time.Now(), Attempts: 1})
+						}
+					}
+				case 8:
+					err = d.PutAck(ctx, db.Ack{Finding: fmt.Sprintf("f-%d", i), Until: time.Now()})
 				}
 				if err != nil {
 					errs <- err
@@ -197,4 +216,17 @@ func TestBatchDuplicate(t *testing.T) {
 		}
 	}
 	dbtest.CheckAgainst(t, d, a, b)
+}
+
+// TestNotifyReplicas runs the notifier's concurrency check through two DB
+// values on one file, as two processes would.
+func TestNotifyReplicas(t *testing.T) {
+	d1, path := openTemp(t, Options{})
+	defer d1.Close()
+	d2, err := Open(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	dbtest.NotifyConcurrent(t, d1, d2)
 }

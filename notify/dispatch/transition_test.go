@@ -1,0 +1,127 @@
+package dispatch
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/storefence/storefence/db"
+	"github.com/storefence/storefence/policy"
+)
+
+var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+
+func finding(id string, sev policy.Severity, stores ...string) policy.Finding {
+	return policy.Finding{ID: id, Signal: policy.PublicIP, Severity: sev, Value: "203.0.*.*", Stores: stores}
+}
+
+func audit(fs ...policy.Finding) *policy.Audit { return &policy.Audit{EvaluatedAt: t0, Findings: fs} }
+
+// kinds summarises changes as "id:kind:version".
+func kinds(cs []Change) []string {
+	var out []string
+	for _, c := range cs {
+		out = append(out, c.State.ID+":"+string(c.Kind)+":"+itoa(c.State.Version))
+	}
+	return out
+}
+
+func itoa(n int) string { return string(rune('0' + n)) }
+
+func TestTransition(t *testing.T) {
+	open := func(id, sev string, v int, stores ...string) db.FindingState {
+		return db.FindingState{ID: id, Signal: policy.PublicIP, Severity: sev, Value: "203.0.*.*", Stores: stores, Open: true,
+			Version: v, OpenedAt: t0.Add(-time.Hour), ChangedAt: t0.Add(-time.Hour)}
+	}
+	closed := open("f1", "high", 2, "a", "b")
+	closed.Open = false
+	exempt := finding("f1", policy.High, "a", "b")
+	exempt.Exempted = true
+	tests := []struct {
+		name   string
+		prev   []db.FindingState
+		acks   []db.Ack
+		audit  *policy.Audit
+		at     time.Time
+		want   []string
+		stored int
+	}{
+		{"new finding opens", nil, nil, audit(finding("f1", policy.High, "a", "b")), t0, []string{"f1:opened:1"}, 1},
+		{"unchanged says nothing", []db.FindingState{open("f1", "high", 1, "a", "b")}, nil, audit(finding("f1", policy.High, "a", "b")), t0, nil, 0},
+		{"a store joins", []db.FindingState{open("f1", "high", 1, "a", "b")}, nil, audit(finding("f1", policy.High, "a", "b", "c")), t0, []string{"f1:grew:2"}, 1},
+		{"a store leaves: stored, not sent", []db.FindingState{open("f1", "high", 1, "a", "b", "c")}, nil, audit(finding("f1", policy.High, "a", "b")), t0, nil, 1},
+		{"severity rises", []db.FindingState{open("f1", "high", 1, "a", "b")}, nil, audit(finding("f1", policy.Critical, "a", "b")), t0, []string{"f1:escalated:2"}, 1},
+		{"gone resolves", []db.FindingState{open("f1", "high", 1, "a", "b")}, nil, audit(), t0, []string{"f1:resolved:2"}, 1},
+		{"exempted resolves", []db.FindingState{open("f1", "high", 1, "a", "b")}, nil, audit(exempt), t0, []string{"f1:resolved:2"}, 1},
+		{"exempted never opens", nil, nil, audit(exempt), t0, nil, 0},
+		{"reopens", []db.FindingState{closed}, nil, audit(finding("f1", policy.High, "a", "b")), t0, []string{"f1:opened:3"}, 1},
+		{"resolved stays quiet", []db.FindingState{closed}, nil, audit(), t0, nil, 0},
+		{"critical reminded after repeat", []db.FindingState{open("f1", "critical", 1, "a", "b")}, nil, audit(finding("f1", policy.Critical, "a", "b")), t0.Add(23 * time.Hour), []string{"f1:reminder:1"}, 1},
+		{"critical not yet due", []db.FindingState{open("f1", "critical", 1, "a", "b")}, nil, audit(finding("f1", policy.Critical, "a", "b")), t0.Add(22 * time.Hour), nil, 0},
+		{"high never reminded", []db.FindingState{open("f1", "high", 1, "a", "b")}, nil, audit(finding("f1", policy.High, "a", "b")), t0.Add(48 * time.Hour), nil, 0},
+		{"sorted by severity", nil, nil, audit(finding("f2", policy.Medium, "a", "b"), finding("f1", policy.Critical, "c", "d")), t0, []string{"f1:opened:1", "f2:opened:1"}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			next, changes := transition(tt.prev, tt.acks, tt.audit, tt.at, 24*time.Hour)
+			if diff := cmp.Diff(tt.want, kinds(changes)); diff != "" {
+				t.Errorf("changes (-want +got):\n%s", diff)
+			}
+			if len(next) != tt.stored {
+				t.Errorf("%d states to store, want %d: %+v", len(next), tt.stored, next)
+			}
+		})
+	}
+}
+
+func TestTransitionAckMutes(t *testing.T) {
+	acks := []db.Ack{{Finding: "f1", Until: t0.Add(time.Hour)}, {Finding: "f2", Until: t0.Add(-time.Hour)}}
+	_, changes := transition(nil, acks, audit(finding("f1", policy.High, "a", "b"), finding("f2", policy.High, "c", "d")), t0, 0)
+	got := map[string]bool{}
+	for _, c := range changes {
+		got[c.State.ID] = c.Acked
+	}
+	if diff := cmp.Diff(map[string]bool{"f1": true, "f2": false}, got); diff != "" {
+		t.Errorf("acked (-want +got):\n%s", diff)
+	}
+}
+
+func TestDedupKeyIsStable(t *testing.T) {
+	_, a := transition(nil, nil, audit(finding("f1", policy.High, "a", "b"), finding("f2", policy.Low, "c", "d")), t0, 0)
+	b := []Change{a[1], a[0]}
+	if dedupKey("x", "alert", a) != dedupKey("x", "alert", b) {
+		t.Error("the key depends on the order of the changes")
+	}
+	if dedupKey("x", "alert", a) == dedupKey("y", "alert", a) {
+		t.Error("two channels share a key")
+	}
+	if dedupKey("x", "alert", a) == dedupKey("x", "alert", a[:1]) {
+		t.Error("different changes share a key")
+	}
+}
+
+func TestLimiter(t *testing.T) {
+	l := newLimiter([]Window{{3, time.Minute}, {1, time.Second}})
+	now := t0
+	var sent []time.Time
+	for len(sent) < 7 {
+		if w := l.wait(now); w > 0 {
+			now = now.Add(w)
+			continue
+		}
+		l.record(now)
+		sent = append(sent, now)
+	}
+	for i := range sent {
+		if i >= 3 && sent[i].Sub(sent[i-3]) < time.Minute {
+			t.Errorf("send %d at %v: 4 within a minute", i, sent[i])
+		}
+		if i >= 1 && sent[i].Sub(sent[i-1]) < time.Second {
+			t.Errorf("send %d: 2 within a second", i)
+		}
+	}
+	if want := t0.Add(2 * time.Minute); !sent[6].Equal(want) {
+		t.Errorf("7th send at %v, want %v (as early as the limits allow)", sent[6], want)
+	}
+}
