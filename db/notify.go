@@ -87,8 +87,8 @@ type Notifications interface {
 	NotifyTransition(ctx context.Context, fn Transition) error
 
 	// ClaimOutbox leases to owner, until now+lease, up to limit pending
-	// messages of channel that are due (NextAt <= now) and not leased to
-	// anyone else at now, oldest (by id) first. Rows another replica is
+	// messages of channel that are due (NextAt <= now) and not leased at
+	// now (to anyone, owner included), oldest (by id) first. Rows another replica is
 	// claiming at the same moment are skipped, never waited for.
 	ClaimOutbox(ctx context.Context, channel, owner string, now time.Time, lease time.Duration, limit int) ([]OutboxMessage, error)
 	// FinishOutbox records the outcome of message id, leased to owner,

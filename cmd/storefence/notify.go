@@ -37,13 +37,17 @@ func newDispatcher(cfg *config.Server, d db.DB, log zerolog.Logger, reg promethe
 // a test message to each configured channel, each result on its own line;
 // exit 1 when any failed.
 func runNotify(ctx context.Context, e *env, args []string) int {
-	if len(args) == 0 || args[0] != "test" {
-		fmt.Fprintln(e.stderr, "usage: storefence notify test --config server.yaml [--channel NAME]")
-		return 2
-	}
 	fs := newFlagSet(e, "notify")
 	cfgPath := fs.String("config", "/etc/storefence/server.yaml", "server.yaml")
 	name := fs.String("channel", "", "only this channel")
+	if len(args) == 0 || args[0] != "test" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fs.Usage()
+			return 0
+		}
+		fmt.Fprintln(e.stderr, "usage: storefence notify test --config server.yaml [--channel NAME]")
+		return 2
+	}
 	if code := parseFlagsAnyOrder(fs, args[1:]); code >= 0 {
 		return code
 	}

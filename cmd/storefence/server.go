@@ -134,14 +134,18 @@ func runServer(ctx context.Context, e *env, args []string) int {
 }
 
 func runToken(ctx context.Context, e *env, args []string) int {
+	fs := newFlagSet(e, "token")
+	cfgPath := fs.String("config", "/etc/storefence/server.yaml", "server.yaml")
+	agentID := fs.String("agent", "", "the agent the new token is for (create)")
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fs.Usage()
+			return 0
+		}
 		fmt.Fprintln(e.stderr, "usage: storefence token create|list|revoke --config server.yaml [--agent ID] [TOKEN-ID]")
 		return 2
 	}
 	sub, args := args[0], args[1:]
-	fs := newFlagSet(e, "token")
-	cfgPath := fs.String("config", "/etc/storefence/server.yaml", "server.yaml")
-	agentID := fs.String("agent", "", "the agent the new token is for (create)")
 	if code := parseFlagsAnyOrder(fs, args); code >= 0 {
 		return code
 	}
