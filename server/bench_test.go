@@ -427,6 +427,25 @@ func (e *ingestBench) run(b *testing.B, rate float64) {
 		b.ReportMetric(1000*(evalSum-evalSum0)/float64(evals-evals0), "eval-ms")
 	}
 	b.ReportMetric(float64(e.dials.Load()-dials0), "conns")
+	if hwm := peakRSS(); hwm > 0 {
+		b.ReportMetric(float64(hwm)/(1<<20), "peak-rss-MiB") // the whole process: server, database and load generator
+	}
+}
+
+// peakRSS is the process's peak resident set (VmHWM) in bytes, 0 where
+// /proc is not there.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
 
 // post sends one report and drains the answer, so that the connection is

@@ -111,7 +111,7 @@ func TestDigest(t *testing.T) {
 	disp.last.Store(a)
 	at := t0.Add(23 * time.Hour)
 	clk.After(23 * time.Hour) // the schedule fired
-	for range 2 { // a second replica, or a retry, queues nothing more
+	for range 2 {             // a second replica, or a retry, queues nothing more
 		if err := disp.enqueueDigest(ctx, at); err != nil {
 			t.Fatal(err)
 		}
@@ -128,4 +128,3 @@ func TestDigest(t *testing.T) {
 		t.Errorf("c's digest shows more than store c's findings:\n%s", p)
 	}
 }
-
