@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/storefence/storefence/config"
 	"github.com/storefence/storefence/db"
@@ -88,6 +89,7 @@ func runServer(ctx context.Context, e *env, args []string) int {
 	}
 	defer d.Close()
 	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	disp, err := newDispatcher(cfg, d, log, reg)
 	if err != nil {
 		return fail(e, "server", err)
