@@ -190,13 +190,22 @@ func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
 // records a delivery just after the receiver answers).
 func (f *crashFixture) waitDelivered(limit time.Duration) {
 	f.t.Helper()
-	waitFor(f.t, limit, fmt.Sprintf("all %d messages delivered and recorded", len(f.keys)), func() bool {
-		if len(f.recv.Accepted()) < len(f.keys) {
-			return false
+	deadline := time.Now().Add(limit)
+	for {
+		accepted := len(f.recv.Accepted())
+		pending, err := f.db.OutboxMessages(context.Background(), crashChannel, db.OutboxPending, 0)
+		if err != nil {
+			f.t.Fatal(err)
 		}
-		pending, err := f.db.OutboxMessages(context.Background(), crashChannel, db.OutboxPending, 1)
-		return err == nil && len(pending) == 0
-	})
+		if accepted >= len(f.keys) && len(pending) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("after %s: the receiver accepted %d of %d messages (%d requests), %d still pending in the outbox",
+				limit, accepted, len(f.keys), f.recv.Requests(), len(pending))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // checkExactlyOnce checks that the receiver accepted every queued message
