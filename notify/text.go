@@ -40,3 +40,24 @@ func (m *Message) TitleWithKeyword() string {
 	}
 	return "[" + m.Keyword + "] " + m.Title
 }
+
+// OneLine is s as one line of valid UTF-8, for a title or a value: invalid
+// bytes become U+FFFD, and line breaks and tabs spaces.
+func OneLine(s string) string {
+	return oneLiner.Replace(strings.ToValidUTF8(s, "\uFFFD"))
+}
+
+var oneLiner = strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ", "\t", " ")
+
+// Lines is s's lines as valid UTF-8, for a paragraph: invalid bytes
+// become U+FFFD, tabs spaces, each line is trimmed and blank lines are
+// left out.
+func Lines(s string) []string {
+	var out []string
+	for _, line := range strings.Split(strings.ToValidUTF8(s, "\uFFFD"), "\n") {
+		if line = strings.TrimSpace(strings.ReplaceAll(line, "\t", " ")); line != "" {
+			out = append(out, line)
+		}
+	}
+	return out
+}

@@ -55,7 +55,7 @@ const (
 		WHERE id = $6 AND lease_owner = $7 AND state = 'pending'`
 	qOutbox = "SELECT " + notifyrows.MessageColumns + ` FROM outbox
 		WHERE ($1::text = '' OR channel = $1) AND ($2::text = '' OR state = $2) ORDER BY id LIMIT $3`
-	qOutboxStats = "SELECT state, count(*), min(created_at) FROM outbox GROUP BY state"
+	qOutboxStats = "SELECT " + notifyrows.StatsColumns + " FROM outbox GROUP BY state"
 	qPruneOutbox = `DELETE FROM outbox WHERE id IN
 		(SELECT id FROM outbox WHERE done_at < $1 AND state <> 'pending' ORDER BY done_at LIMIT $2)`
 	qPutAck = `INSERT INTO acks (` + notifyrows.AckColumns + `) VALUES ($1, $2, $3, $4, $5)
@@ -188,28 +188,13 @@ func (d *DB) OutboxMessages(ctx context.Context, channel, state string, limit in
 
 // OutboxStats implements db.Notifications.
 func (d *DB) OutboxStats(ctx context.Context) (db.OutboxStats, error) {
-	var st db.OutboxStats
 	rows, err := d.pool.Query(ctx, qOutboxStats)
 	if err != nil {
-		return st, fmt.Errorf("postgres: outbox stats: %w", err)
+		return db.OutboxStats{}, fmt.Errorf("postgres: outbox stats: %w", err)
 	}
 	defer rows.Close()
-	for rows.Next() {
-		var state string
-		var n, oldest int64
-		if err := rows.Scan(&state, &n, &oldest); err != nil {
-			return db.OutboxStats{}, fmt.Errorf("postgres: outbox stats: %w", err)
-		}
-		switch state {
-		case db.OutboxPending:
-			st.Pending, st.OldestPending = n, groupcommit.Time(oldest)
-		case db.OutboxSent:
-			st.Sent = n
-		case db.OutboxDead:
-			st.Dead = n
-		}
-	}
-	if err := rows.Err(); err != nil {
+	st, err := notifyrows.ScanStats(rows)
+	if err != nil {
 		return db.OutboxStats{}, fmt.Errorf("postgres: outbox stats: %w", err)
 	}
 	return st, nil

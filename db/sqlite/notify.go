@@ -40,7 +40,7 @@ const (
 		WHERE id = ? AND lease_owner = ? AND state = 'pending'`
 	qOutbox = "SELECT " + notifyrows.MessageColumns + ` FROM outbox
 		WHERE (?1 = '' OR channel = ?1) AND (?2 = '' OR state = ?2) ORDER BY id LIMIT ?3`
-	qOutboxStats = "SELECT state, count(*), min(created_at) FROM outbox GROUP BY state"
+	qOutboxStats = "SELECT " + notifyrows.StatsColumns + " FROM outbox GROUP BY state"
 	qPruneOutbox = `DELETE FROM outbox WHERE id IN
 		(SELECT id FROM outbox WHERE done_at < ? AND state <> 'pending' ORDER BY done_at LIMIT ?)`
 	qPutAck = `INSERT INTO acks (` + notifyrows.AckColumns + `) VALUES (?, ?, ?, ?, ?)
@@ -175,28 +175,13 @@ func (d *DB) OutboxMessages(ctx context.Context, channel, state string, limit in
 
 // OutboxStats implements db.Notifications.
 func (d *DB) OutboxStats(ctx context.Context) (db.OutboxStats, error) {
-	var st db.OutboxStats
 	rows, err := d.r.QueryContext(ctx, qOutboxStats)
 	if err != nil {
-		return st, fmt.Errorf("sqlite: outbox stats: %w", err)
+		return db.OutboxStats{}, fmt.Errorf("sqlite: outbox stats: %w", err)
 	}
 	defer rows.Close()
-	for rows.Next() {
-		var state string
-		var n, oldest int64
-		if err := rows.Scan(&state, &n, &oldest); err != nil {
-			return db.OutboxStats{}, fmt.Errorf("sqlite: outbox stats: %w", err)
-		}
-		switch state {
-		case db.OutboxPending:
-			st.Pending, st.OldestPending = n, groupcommit.Time(oldest)
-		case db.OutboxSent:
-			st.Sent = n
-		case db.OutboxDead:
-			st.Dead = n
-		}
-	}
-	if err := rows.Err(); err != nil {
+	st, err := notifyrows.ScanStats(rows)
+	if err != nil {
 		return db.OutboxStats{}, fmt.Errorf("sqlite: outbox stats: %w", err)
 	}
 	return st, nil

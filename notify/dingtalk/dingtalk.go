@@ -18,7 +18,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/storefence/storefence/notify"
@@ -37,11 +36,9 @@ const rateLimitWait = 10 * time.Minute
 
 // Notifier sends messages to one DingTalk robot.
 type Notifier struct {
+	ep     *notify.Endpoint
 	url    *url.URL // the webhook, with its access_token
-	token  string
 	secret string
-	client *http.Client
-	now    func() time.Time
 }
 
 var _ notify.Notifier = (*Notifier)(nil)
@@ -50,24 +47,16 @@ var _ notify.Notifier = (*Notifier)(nil)
 // with t.Secret when it is set. A nil client means http.DefaultClient and
 // a nil now means time.Now. The error never quotes the URL.
 func New(t notify.Target, client *http.Client, now func() time.Time) (*Notifier, error) {
-	u, err := url.Parse(t.URL)
+	ep, u, err := notify.NewEndpoint(kind, "webhook url", t, client, now)
 	if err != nil {
-		return nil, errors.New("dingtalk: webhook url does not parse")
-	}
-	if u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
-		return nil, errors.New("dingtalk: webhook url is not an absolute http(s) url")
+		return nil, err
 	}
 	token := u.Query().Get("access_token")
 	if token == "" {
 		return nil, errors.New("dingtalk: webhook url has no access_token")
 	}
-	if client == nil {
-		client = http.DefaultClient
-	}
-	if now == nil {
-		now = time.Now
-	}
-	return &Notifier{url: u, token: token, secret: t.Secret, client: client, now: now}, nil
+	ep.Hide(token)
+	return &Notifier{ep: ep, url: u, secret: t.Secret}, nil
 }
 
 // Sign returns DingTalk's signature of a request sent at ts:
@@ -99,39 +88,16 @@ func (n *Notifier) Notify(ctx context.Context, m *notify.Message) error {
 		return notify.Permanent(kind, 0, "no message")
 	}
 	title, text := render(m)
-	body, err := json.Marshal(payload{MsgType: "markdown", Markdown: markdown{Title: title, Text: text}})
-	if err != nil {
-		return notify.Permanent(kind, 0, "encode message: %v", err)
-	}
 	u := *n.url
 	if n.secret != "" {
-		ts := n.now()
+		ts := n.ep.Now()
 		q := u.Query()
 		q.Set("timestamp", strconv.FormatInt(ts.UnixMilli(), 10))
 		q.Set("sign", Sign(n.secret, ts)) // escaped once, by Encode
 		u.RawQuery = q.Encode()
 	}
-	resp, err := notify.Post(ctx, n.client, kind, u.String(), "application/json; charset=utf-8", body, nil)
-	if err != nil {
-		return n.scrub(err)
-	}
-	return n.scrub(parseAnswer(resp, n.now()))
-}
-
-// scrub removes the robot's credentials from err's text, should a
-// receiver ever echo them.
-func (n *Notifier) scrub(err error) error {
-	var e *notify.Error
-	if !errors.As(err, &e) {
-		return err
-	}
-	c := *e
-	for _, s := range []string{n.url.String(), n.token, n.secret} {
-		if len(s) >= 8 {
-			c.Reason = strings.ReplaceAll(c.Reason, s, "<redacted>")
-		}
-	}
-	return &c
+	p := payload{MsgType: "markdown", Markdown: markdown{Title: title, Text: text}}
+	return n.ep.SendJSON(ctx, u.String(), "application/json; charset=utf-8", p, parseAnswer)
 }
 
 // answer is DingTalk's JSON reply.
@@ -140,49 +106,24 @@ type answer struct {
 	ErrMsg  string `json:"errmsg"`
 }
 
-// parseAnswer sorts DingTalk's reply to a send: nil for errcode 0, and
-// otherwise a *notify.Error. 429 and 5xx are retried whatever the body;
-// an errcode decides the rest; an HTTP error without one goes by its
-// status; a 2xx without an errcode is permanent, as nothing says the
-// message was delivered and a retry is unlikely to fare better.
-func parseAnswer(r *notify.Response, now time.Time) error {
-	if r.Status == http.StatusTooManyRequests || r.Status >= 500 {
-		return notify.CheckStatus(kind, r, now)
-	}
-	var a answer
-	if err := json.Unmarshal(r.Body, &a); err != nil || a.ErrCode == nil {
-		if err := notify.CheckStatus(kind, r, now); err != nil {
-			return err
-		}
-		return notify.Permanent(kind, r.Status, "unexpected answer: %s", notify.Snippet(r.Body))
-	}
-	code := *a.ErrCode
-	switch code {
-	case 0:
-		if r.Status >= 200 && r.Status < 300 {
-			return nil
-		}
-		return notify.CheckStatus(kind, r, now)
-	case 130101, 660026: // sending too fast: the robot is throttled for 10 minutes
-		after := notify.RetryAfter(r.Header, now)
-		if after == 0 {
-			after = rateLimitWait
-		}
-		return notify.Retryable(kind, r.Status, after, "errcode %d: %s", code, errmsg(a.ErrMsg))
-	default: // 310000 security check, 300005 bad token, 40035 missing parameter, ...
-		return notify.Permanent(kind, r.Status, "errcode %d: %s", code, errmsg(a.ErrMsg))
-	}
+// rules sort DingTalk's replies. Its errmsg may end in a documentation
+// link ("sign not match, more: [https://...]"), cut from the reason.
+var rules = notify.CodeRules{
+	Kind:      kind,
+	Name:      "errcode",
+	RateLimit: []int64{130101, 660026}, // sending too fast: the robot is throttled for 10 minutes
+	Wait:      rateLimitWait,
+	LinkIntro: "more",
 }
 
-// errmsg is DingTalk's errmsg for an error's text, without the
-// documentation link older answers append ("sign not match, more:
-// [https://...]"): notify.Snippet would withhold the whole message for it.
-func errmsg(s string) string {
-	if i := strings.Index(s, "://"); i >= 0 {
-		s = s[:strings.LastIndexAny(s[:i], " [(")+1]
-		s = strings.TrimRight(s, " ,;:[(")
-		s = strings.TrimSuffix(s, "more")
-		s = strings.TrimRight(s, " ,;:")
+// parseAnswer sorts DingTalk's reply to a send as rules do: nil for
+// errcode 0, retryable for the rate limits, 429 and 5xx, permanent for
+// the rest (310000 security check, 300005 bad token, 40035 missing
+// parameter, ...).
+func parseAnswer(r *notify.Response, now time.Time) error {
+	var a answer
+	if json.Unmarshal(r.Body, &a) != nil {
+		a.ErrCode = nil
 	}
-	return notify.Snippet([]byte(s))
+	return rules.Check(r, now, a.ErrCode, a.ErrMsg)
 }

@@ -2,14 +2,11 @@ package dingtalk_test
 
 import (
 	"context"
-	"errors"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
-
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/storefence/storefence/notify"
 	"github.com/storefence/storefence/notify/dingtalk"
@@ -52,7 +49,7 @@ func TestNew(t *testing.T) {
 		got := ""
 		if err != nil {
 			got = err.Error()
-			checkNoCredentials(t, err, tt.url, token, "SECsecretsecret")
+			notifytest.NoSecrets(t, err, tt.url, token, "SECsecretsecret")
 		}
 		if got != tt.wantErr {
 			t.Errorf("New(%q) error = %q, want %q", tt.url, got, tt.wantErr)
@@ -246,41 +243,19 @@ func TestNotify(t *testing.T) {
 				t.Fatal(err)
 			}
 			err = n.Notify(context.Background(), tt.msg)
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("Notify error = %v, want error %v (rejected: %q)", err, tt.wantErr, d.Rejected())
-			}
-			if err != nil {
-				checkNoCredentials(t, err, webhook, d.Token, secret, tt.secret, "ffffffffffffffffffffffffffffffff")
-				var e *notify.Error
-				if !errors.As(err, &e) || e.Kind != "dingtalk" {
-					t.Errorf("error %v is not a dingtalk *notify.Error", err)
-				}
-				retry, after := notify.Classify(err)
-				if retry != tt.wantRetry || after != tt.wantAfter {
-					t.Errorf("Classify(%v) = %v, %v, want %v, %v", err, retry, after, tt.wantRetry, tt.wantAfter)
-				}
-			}
-			if diff := cmp.Diff(tt.wantRejected, d.Rejected()); diff != "" {
-				t.Errorf("rejections mismatch (-want +got):\n%s", diff)
-			}
-			acc := d.Accepted()
-			if tt.wantErr {
-				if len(acc) != 0 {
-					t.Errorf("accepted %d messages, want none", len(acc))
-				}
+			want := notifytest.Outcome{Err: tt.wantErr, Retry: tt.wantRetry, After: tt.wantAfter, Rejected: tt.wantRejected}
+			got := notifytest.CheckOutcome(t, &d.Receiver, "dingtalk", err, want, webhook, d.Token, secret, tt.secret, "ffffffffffffffffffffffffffffffff")
+			if got == nil {
 				return
 			}
-			if len(acc) != 1 {
-				t.Fatalf("accepted %d messages, want 1", len(acc))
-			}
 			for _, s := range tt.wantInText {
-				if !strings.Contains(acc[0].Text, s) {
-					t.Errorf("text %q does not contain %q", acc[0].Text, s)
+				if !strings.Contains(got.Text, s) {
+					t.Errorf("text %q does not contain %q", got.Text, s)
 				}
 			}
 			for _, s := range tt.wantNotInText {
-				if strings.Contains(acc[0].Text, s) {
-					t.Errorf("text %q contains %q", acc[0].Text, s)
+				if strings.Contains(got.Text, s) {
+					t.Errorf("text %q contains %q", got.Text, s)
 				}
 			}
 		})
@@ -296,10 +271,8 @@ func TestNotifyUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = n.Notify(context.Background(), alert())
-	if retry, _ := notify.Classify(err); err == nil || !retry {
-		t.Fatalf("Notify to a closed server = %v, want a retryable error", err)
-	}
-	checkNoCredentials(t, err, webhook, notifytest.DingTalkToken, "SECtestsecret")
+	notifytest.WantError(t, err, "dingtalk", true, 0)
+	notifytest.NoSecrets(t, err, webhook, notifytest.DingTalkToken, "SECtestsecret")
 }
 
 // TestTruncation sends messages far over MaxText, in English and Chinese
@@ -373,15 +346,5 @@ func checkEscapes(t *testing.T, text string) {
 			return
 		}
 		i++
-	}
-}
-
-// checkNoCredentials fails when err's text contains any of creds.
-func checkNoCredentials(t *testing.T, err error, creds ...string) {
-	t.Helper()
-	for _, c := range creds {
-		if c != "" && strings.Contains(err.Error(), c) {
-			t.Errorf("error %q contains the credential %q", err, c)
-		}
 	}
 }

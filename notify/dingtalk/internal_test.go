@@ -1,7 +1,6 @@
 package dingtalk
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,54 +10,37 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/storefence/storefence/notify"
+	"github.com/storefence/storefence/notify/notifytest"
 )
 
 var now = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 
 func TestParseAnswer(t *testing.T) {
-	tests := []struct {
-		name   string
-		status int
-		header http.Header
-		body   string
-		want   *notify.Error // nil: accepted
-	}{
-		{"ok", 200, nil, `{"errcode":0,"errmsg":"ok"}`, nil},
-		{"rate limit", 200, nil, `{"errcode":130101,"errmsg":"send too fast, exceed 20 times per minute"}`,
-			&notify.Error{Kind: kind, Retry: true, After: 10 * time.Minute, Status: 200, Reason: "errcode 130101: send too fast, exceed 20 times per minute"}},
-		{"rate limit with Retry-After", 200, http.Header{"Retry-After": {"60"}}, `{"errcode":660026,"errmsg":"sending too many messages per minute"}`,
-			&notify.Error{Kind: kind, Retry: true, After: time.Minute, Status: 200, Reason: "errcode 660026: sending too many messages per minute"}},
-		{"sign, with a doc link", 200, nil, `{"errcode":310000,"errmsg":"sign not match, more: [https://ding-doc.dingtalk.com/doc#/serverapi2/qf2nxq]"}`,
-			&notify.Error{Kind: kind, Status: 200, Reason: "errcode 310000: sign not match"}},
-		{"keyword, chinese", 200, nil, `{"errcode":310000,"errmsg":"description:关键词不匹配;solution:请联系群管理员查看此机器人的关键词，并在发送的信息中包含此关键词;"}`,
-			&notify.Error{Kind: kind, Status: 200, Reason: "errcode 310000: description:关键词不匹配;solution:请联系群管理员查看此机器人的关键词，并在发送的信息中包含此关键词;"}},
-		{"bad token", 200, nil, `{"errcode":300005,"errmsg":"token is not exist"}`,
-			&notify.Error{Kind: kind, Status: 200, Reason: "errcode 300005: token is not exist"}},
-		{"missing token", 200, nil, `{"errcode":40035,"errmsg":"缺少参数 access_token"}`,
-			&notify.Error{Kind: kind, Status: 200, Reason: "errcode 40035: 缺少参数 access_token"}},
-		{"errcode as a string is unreadable", 200, nil, `{"errcode":"0"}`,
-			&notify.Error{Kind: kind, Status: 200, Reason: `unexpected answer: {"errcode":"0"}`}},
-		{"html", 200, nil, "<html>ok</html>", &notify.Error{Kind: kind, Status: 200, Reason: "unexpected answer: <html>ok</html>"}},
-		{"empty", 200, nil, "", &notify.Error{Kind: kind, Status: 200, Reason: "unexpected answer: (empty answer)"}},
-		{"503", 503, http.Header{"Retry-After": {"7"}}, "busy", &notify.Error{Kind: kind, Retry: true, After: 7 * time.Second, Status: 503, Reason: "busy"}},
-		{"500 with errcode 0", 500, nil, `{"errcode":0}`, &notify.Error{Kind: kind, Retry: true, Status: 500, Reason: `{"errcode":0}`}},
-		{"429", 429, nil, "", &notify.Error{Kind: kind, Retry: true, Status: 429, Reason: "(empty answer)"}},
-		{"404", 404, nil, "not found", &notify.Error{Kind: kind, Status: 404, Reason: "not found"}},
-		{"400 with errcode", 400, nil, `{"errcode":40035,"errmsg":"缺少参数 json"}`, &notify.Error{Kind: kind, Status: 400, Reason: "errcode 40035: 缺少参数 json"}},
-		{"302 with errcode 0", 302, nil, `{"errcode":0}`, &notify.Error{Kind: kind, Status: 302, Reason: `{"errcode":0}`}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := parseAnswer(&notify.Response{Status: tt.status, Header: tt.header, Body: []byte(tt.body)}, now)
-			var got *notify.Error
-			if err != nil && !errors.As(err, &got) {
-				t.Fatalf("parseAnswer = %v, not a *notify.Error", err)
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("parseAnswer(%d, %q) mismatch (-want +got):\n%s", tt.status, tt.body, diff)
-			}
-		})
-	}
+	notifytest.RunParse(t, parseAnswer, now, []notifytest.ParseCase{
+		{Name: "ok", Status: 200, Body: `{"errcode":0,"errmsg":"ok"}`},
+		{Name: "rate limit", Status: 200, Body: `{"errcode":130101,"errmsg":"send too fast, exceed 20 times per minute"}`,
+			Want: &notify.Error{Kind: kind, Retry: true, After: 10 * time.Minute, Status: 200, Reason: "errcode 130101: send too fast, exceed 20 times per minute"}},
+		{Name: "rate limit with Retry-After", Status: 200, Header: http.Header{"Retry-After": {"60"}}, Body: `{"errcode":660026,"errmsg":"sending too many messages per minute"}`,
+			Want: &notify.Error{Kind: kind, Retry: true, After: time.Minute, Status: 200, Reason: "errcode 660026: sending too many messages per minute"}},
+		{Name: "sign, with a doc link", Status: 200, Body: `{"errcode":310000,"errmsg":"sign not match, more: [https://ding-doc.dingtalk.com/doc#/serverapi2/qf2nxq]"}`,
+			Want: &notify.Error{Kind: kind, Status: 200, Reason: "errcode 310000: sign not match"}},
+		{Name: "keyword, chinese", Status: 200, Body: `{"errcode":310000,"errmsg":"description:关键词不匹配;solution:请联系群管理员查看此机器人的关键词，并在发送的信息中包含此关键词;"}`,
+			Want: &notify.Error{Kind: kind, Status: 200, Reason: "errcode 310000: description:关键词不匹配;solution:请联系群管理员查看此机器人的关键词，并在发送的信息中包含此关键词;"}},
+		{Name: "bad token", Status: 200, Body: `{"errcode":300005,"errmsg":"token is not exist"}`,
+			Want: &notify.Error{Kind: kind, Status: 200, Reason: "errcode 300005: token is not exist"}},
+		{Name: "missing token", Status: 200, Body: `{"errcode":40035,"errmsg":"缺少参数 access_token"}`,
+			Want: &notify.Error{Kind: kind, Status: 200, Reason: "errcode 40035: 缺少参数 access_token"}},
+		{Name: "errcode as a string is unreadable", Status: 200, Body: `{"errcode":"0"}`,
+			Want: &notify.Error{Kind: kind, Status: 200, Reason: `unexpected answer: {"errcode":"0"}`}},
+		{Name: "html", Status: 200, Body: "<html>ok</html>", Want: &notify.Error{Kind: kind, Status: 200, Reason: "unexpected answer: <html>ok</html>"}},
+		{Name: "empty", Status: 200, Body: "", Want: &notify.Error{Kind: kind, Status: 200, Reason: "unexpected answer: (empty answer)"}},
+		{Name: "503", Status: 503, Header: http.Header{"Retry-After": {"7"}}, Body: "busy", Want: &notify.Error{Kind: kind, Retry: true, After: 7 * time.Second, Status: 503, Reason: "busy"}},
+		{Name: "500 with errcode 0", Status: 500, Body: `{"errcode":0}`, Want: &notify.Error{Kind: kind, Retry: true, Status: 500, Reason: `{"errcode":0}`}},
+		{Name: "429", Status: 429, Body: "", Want: &notify.Error{Kind: kind, Retry: true, Status: 429, Reason: "(empty answer)"}},
+		{Name: "404", Status: 404, Body: "not found", Want: &notify.Error{Kind: kind, Status: 404, Reason: "not found"}},
+		{Name: "400 with errcode", Status: 400, Body: `{"errcode":40035,"errmsg":"缺少参数 json"}`, Want: &notify.Error{Kind: kind, Status: 400, Reason: "errcode 40035: 缺少参数 json"}},
+		{Name: "302 with errcode 0", Status: 302, Body: `{"errcode":0}`, Want: &notify.Error{Kind: kind, Status: 302, Reason: `{"errcode":0}`}},
+	})
 }
 
 // FuzzParseAnswer checks that any answer is classified: accepted only
@@ -74,25 +56,7 @@ func FuzzParseAnswer(f *testing.F) {
 	f.Add(200, []byte("\xff\xfe{"), "-5")
 	f.Fuzz(func(t *testing.T, status int, body []byte, retryAfter string) {
 		r := &notify.Response{Status: status, Header: http.Header{"Retry-After": {retryAfter}}, Body: body}
-		err := parseAnswer(r, now)
-		if err == nil {
-			if status < 200 || status > 299 {
-				t.Fatalf("accepted with status %d", status)
-			}
-			return
-		}
-		var e *notify.Error
-		if !errors.As(err, &e) || e.Kind != kind {
-			t.Fatalf("parseAnswer = %#v, want a dingtalk *notify.Error", err)
-		}
-		retry, after := notify.Classify(err)
-		if after < 0 || after > 24*time.Hour || !retry && after != 0 {
-			t.Fatalf("Classify = %v, %v", retry, after)
-		}
-		s := err.Error()
-		if strings.Contains(s, "://") || strings.ContainsAny(s, "\n\r") || !utf8.ValidString(s) {
-			t.Fatalf("error text %q", s)
-		}
+		notifytest.CheckAnswer(t, kind, status, parseAnswer(r, now))
 	})
 }
 

@@ -38,7 +38,7 @@ func render(m *notify.Message) (title, text string) {
 		prefix = "[" + m.Keyword + "] "
 		text = layout(m, prefix)
 	}
-	title = oneLine(prefix + m.Title)
+	title = notify.OneLine(prefix + m.Title)
 	if strings.TrimSpace(title) == "" {
 		title = "storefence"
 	}
@@ -77,7 +77,7 @@ const special = "\\*_`[]~<>&"
 
 // escape makes s one line of literal text.
 func escape(s string) string {
-	return escapeLine(oneLine(s))
+	return escapeLine(notify.OneLine(s))
 }
 
 func escapeLine(s string) string {
@@ -95,29 +95,19 @@ func escapeLine(s string) string {
 // inline escapes, a line does not start a heading, quote, list, rule or
 // code block.
 func escapeText(s string) string {
-	var out []string
-	for _, line := range strings.Split(strings.ToValidUTF8(s, "\uFFFD"), "\n") {
-		line = strings.TrimSpace(strings.ReplaceAll(line, "\t", " "))
-		if line == "" {
-			continue
-		}
+	lines := notify.Lines(s)
+	for i, line := range lines {
 		line = escapeLine(line)
 		switch {
 		case strings.ContainsRune("#-+=|", rune(line[0])):
 			line = "\\" + line
 		case line[0] >= '0' && line[0] <= '9':
-			i := strings.IndexFunc(line, func(r rune) bool { return r < '0' || r > '9' })
-			if i > 0 && (line[i] == '.' || line[i] == ')') {
-				line = line[:i] + "\\" + line[i:]
+			j := strings.IndexFunc(line, func(r rune) bool { return r < '0' || r > '9' })
+			if j > 0 && (line[j] == '.' || line[j] == ')') {
+				line = line[:j] + "\\" + line[j:]
 			}
 		}
-		out = append(out, line)
+		lines[i] = line
 	}
-	return strings.Join(out, "\n\n")
-}
-
-// oneLine replaces invalid UTF-8 and line breaks.
-func oneLine(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	return strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ", "\t", " ").Replace(s)
+	return strings.Join(lines, "\n\n")
 }

@@ -33,7 +33,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -70,10 +69,8 @@ var webhookPath = regexp.MustCompile(`^/api(/v[0-9]+)?/webhooks/([0-9]+)/([A-Za-
 
 // Notifier sends messages to one Discord webhook.
 type Notifier struct {
-	url     string // on /api/v10
-	secrets []string
-	client  *http.Client
-	now     func() time.Time
+	ep  *notify.Endpoint
+	url string // on /api/v10
 }
 
 var _ notify.Notifier = (*Notifier)(nil)
@@ -82,9 +79,9 @@ var _ notify.Notifier = (*Notifier)(nil)
 // names another API version or none. A nil client means http.DefaultClient
 // and a nil now means time.Now. The error never quotes the URL.
 func New(t notify.Target, client *http.Client, now func() time.Time) (*Notifier, error) {
-	u, err := url.Parse(t.URL)
-	if err != nil || u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
-		return nil, errors.New("discord: webhook url is not an absolute http(s) url")
+	ep, u, err := notify.NewEndpoint(kind, "webhook url", t, client, now)
+	if err != nil {
+		return nil, err
 	}
 	p := webhookPath.FindStringSubmatch(u.Path)
 	if p == nil {
@@ -92,13 +89,8 @@ func New(t notify.Target, client *http.Client, now func() time.Time) (*Notifier,
 	}
 	token := p[3]
 	u.Path, u.RawPath = "/api/v10/webhooks/"+p[2]+"/"+token, ""
-	if client == nil {
-		client = http.DefaultClient
-	}
-	if now == nil {
-		now = time.Now
-	}
-	return &Notifier{url: u.String(), secrets: []string{t.URL, u.String(), token}, client: client, now: now}, nil
+	ep.Hide(u.String(), token)
+	return &Notifier{ep: ep, url: u.String()}, nil
 }
 
 // Notify sends m. It returns nil once Discord accepted it, and otherwise
@@ -112,15 +104,7 @@ func (n *Notifier) Notify(ctx context.Context, m *notify.Message) error {
 	if err != nil {
 		return notify.Permanent(kind, 0, "render message: %v", err)
 	}
-	body, err := json.Marshal(p)
-	if err != nil {
-		return notify.Permanent(kind, 0, "encode message: %v", err)
-	}
-	resp, err := notify.Post(ctx, n.client, kind, n.url, "application/json", body, nil)
-	if err == nil {
-		err = checkAnswer(resp, n.now())
-	}
-	return notify.Scrub(err, n.secrets...)
+	return n.ep.SendJSON(ctx, n.url, "application/json", p, checkAnswer)
 }
 
 // answer is Discord's JSON error.

@@ -30,17 +30,9 @@ func newPair(t *testing.T, url func(*notifytest.Discord) string) (*notifytest.Di
 	return d, n
 }
 
-// noSecrets fails t when err's text names the webhook or its token.
-func noSecrets(t *testing.T, err error, d *notifytest.Discord) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	for _, s := range []string{d.WebhookURL(), d.UnversionedURL(), notifytest.DiscordToken} {
-		if strings.Contains(err.Error(), s) {
-			t.Errorf("error %q contains a credential", err)
-		}
-	}
+// credentials are what no error may name: the webhook and its token.
+func credentials(d *notifytest.Discord) []string {
+	return []string{d.WebhookURL(), d.UnversionedURL(), notifytest.DiscordToken}
 }
 
 func TestNotify(t *testing.T) {
@@ -118,46 +110,26 @@ func TestEscape(t *testing.T) {
 
 func TestNotifyAnswers(t *testing.T) {
 	const invalidForm = `{"code": 50035, "errors": {"embeds": {"0": {"title": {"_errors": [{"code": "BASE_TYPE_MAX_LENGTH", "message": "Must be 256 or fewer in length."}]}}}}, "message": "Invalid Form Body"}`
-	tests := []struct {
-		name      string
-		fault     notifytest.Fault
-		wantRetry bool
-		wantAfter time.Duration
-		wantText  string
-	}{
-		{"invalid form body", notifytest.Fault{Status: 400, Body: invalidForm}, false, 0,
-			"discord: http 400: code 50035: Invalid Form Body (embeds.0.title: BASE_TYPE_MAX_LENGTH)"},
-		{"unknown webhook", notifytest.Fault{Status: 404, Body: `{"message": "Unknown Webhook", "code": 10015}`}, false, 0, "discord: http 404: code 10015: Unknown Webhook"},
-		{"invalid token", notifytest.Fault{Status: 401, Body: `{"message": "Invalid Webhook Token", "code": 50027}`}, false, 0, "discord: http 401: code 50027: Invalid Webhook Token"},
-		{"rate limited, body wins", notifytest.Fault{Status: 429, Header: map[string]string{"Retry-After": "2"}, Body: `{"message": "You are being rate limited.", "retry_after": 1.337, "global": false}`},
-			true, 1337 * time.Millisecond, "discord: http 429: rate limited (retry after 1.337s)"},
-		{"rate limited, global", notifytest.Fault{Status: 429, Header: map[string]string{"Retry-After": "65", "X-RateLimit-Scope": "global"}, Body: `{"message": "You are being rate limited.", "retry_after": 64.57, "global": true}`},
-			true, 64570 * time.Millisecond, "discord: http 429: rate limited (global), scope global (retry after 1m4.57s)"},
-		{"rate limited, cloudflare", notifytest.Fault{Status: 429, Header: map[string]string{"Retry-After": "3600"}, Body: "<html>error code: 1015</html>"},
-			true, time.Hour, "discord: http 429: rate limited (retry after 1h0m0s)"},
-		{"server error", notifytest.Fault{Status: 500, Body: `{"message": "500: Internal Server Error", "code": 0}`}, true, 0, "discord: http 500: code 0: 500: Internal Server Error"},
-		{"bad gateway", notifytest.Fault{Status: 502, Body: "<html>bad gateway</html>"}, true, 0, "discord: http 502: <html>bad gateway</html>"},
-		{"unavailable", notifytest.Fault{Status: 503, Header: map[string]string{"Retry-After": "7"}}, true, 7 * time.Second, "discord: http 503: (empty answer) (retry after 7s)"},
-		{"echoes the token", notifytest.Fault{Status: 401, Body: `{"message": "bad token ` + notifytest.DiscordToken + `", "code": 50027}`}, false, 0, "discord: http 401: code 50027: bad token <redacted>"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			d, n := newPair(t, (*notifytest.Discord).WebhookURL)
-			d.Script(tt.fault)
-			err := n.Notify(context.Background(), notifytest.SampleMessage())
-			if err == nil {
-				t.Fatal("Notify succeeded")
-			}
-			noSecrets(t, err, d)
-			retry, after := notify.Classify(err)
-			if retry != tt.wantRetry || after != tt.wantAfter {
-				t.Errorf("Classify = %v, %v; want %v, %v", retry, after, tt.wantRetry, tt.wantAfter)
-			}
-			if err.Error() != tt.wantText {
-				t.Errorf("error = %q, want %q", err, tt.wantText)
-			}
-		})
-	}
+	notifytest.RunAnswers(t, kind, []notifytest.Answer{
+		{Name: "invalid form body", Fault: notifytest.Fault{Status: 400, Body: invalidForm},
+			Text: "discord: http 400: code 50035: Invalid Form Body (embeds.0.title: BASE_TYPE_MAX_LENGTH)"},
+		{Name: "unknown webhook", Fault: notifytest.Fault{Status: 404, Body: `{"message": "Unknown Webhook", "code": 10015}`}, Text: "discord: http 404: code 10015: Unknown Webhook"},
+		{Name: "invalid token", Fault: notifytest.Fault{Status: 401, Body: `{"message": "Invalid Webhook Token", "code": 50027}`}, Text: "discord: http 401: code 50027: Invalid Webhook Token"},
+		{Name: "rate limited, body wins", Fault: notifytest.Fault{Status: 429, Header: map[string]string{"Retry-After": "2"}, Body: `{"message": "You are being rate limited.", "retry_after": 1.337, "global": false}`},
+			Retry: true, After: 1337 * time.Millisecond, Text: "discord: http 429: rate limited (retry after 1.337s)"},
+		{Name: "rate limited, global", Fault: notifytest.Fault{Status: 429, Header: map[string]string{"Retry-After": "65", "X-RateLimit-Scope": "global"}, Body: `{"message": "You are being rate limited.", "retry_after": 64.57, "global": true}`},
+			Retry: true, After: 64570 * time.Millisecond, Text: "discord: http 429: rate limited (global), scope global (retry after 1m4.57s)"},
+		{Name: "rate limited, cloudflare", Fault: notifytest.Fault{Status: 429, Header: map[string]string{"Retry-After": "3600"}, Body: "<html>error code: 1015</html>"},
+			Retry: true, After: time.Hour, Text: "discord: http 429: rate limited (retry after 1h0m0s)"},
+		{Name: "server error", Fault: notifytest.Fault{Status: 500, Body: `{"message": "500: Internal Server Error", "code": 0}`}, Retry: true, Text: "discord: http 500: code 0: 500: Internal Server Error"},
+		{Name: "bad gateway", Fault: notifytest.Fault{Status: 502, Body: "<html>bad gateway</html>"}, Retry: true, Text: "discord: http 502: <html>bad gateway</html>"},
+		{Name: "unavailable", Fault: notifytest.Fault{Status: 503, Header: map[string]string{"Retry-After": "7"}}, Retry: true, After: 7 * time.Second, Text: "discord: http 503: (empty answer) (retry after 7s)"},
+		{Name: "echoes the token", Fault: notifytest.Fault{Status: 401, Body: `{"message": "bad token ` + notifytest.DiscordToken + `", "code": 50027}`}, Text: "discord: http 401: code 50027: bad token <redacted>"},
+	}, func(t *testing.T, f notifytest.Fault) ([]string, error) {
+		d, n := newPair(t, (*notifytest.Discord).WebhookURL)
+		d.Script(f)
+		return credentials(d), n.Notify(context.Background(), notifytest.SampleMessage())
+	})
 }
 
 // TestReceiverRejects checks that the fake's own answers classify as
@@ -178,7 +150,7 @@ func TestReceiverRejects(t *testing.T) {
 				t.Fatal(err)
 			}
 			err = n.Notify(context.Background(), notifytest.SampleMessage())
-			noSecrets(t, err, d)
+			notifytest.NoSecrets(t, err, credentials(d)...)
 			if retry, _ := notify.Classify(err); err == nil || retry || err.Error() != tt.wantText {
 				t.Errorf("Notify = %v (retry %v), want %q", err, retry, tt.wantText)
 			}
@@ -190,10 +162,8 @@ func TestNotifyNetwork(t *testing.T) {
 	d, n := newPair(t, (*notifytest.Discord).WebhookURL)
 	d.Close()
 	err := n.Notify(context.Background(), notifytest.SampleMessage())
-	noSecrets(t, err, d)
-	if retry, _ := notify.Classify(err); !retry {
-		t.Errorf("closed server: Classify(%v) = permanent, want retryable", err)
-	}
+	notifytest.NoSecrets(t, err, credentials(d)...)
+	notifytest.WantError(t, err, kind, true, 0)
 }
 
 func TestNotifyHuge(t *testing.T) {
@@ -304,19 +274,6 @@ func FuzzCheckAnswer(f *testing.F) {
 	f.Add(502, "", []byte("<html>"))
 	f.Fuzz(func(t *testing.T, status int, retryAfter string, body []byte) {
 		r := &notify.Response{Status: status, Header: http.Header{"Retry-After": {retryAfter}}, Body: body}
-		err := checkAnswer(r, clock)
-		if (err == nil) != (status >= 200 && status < 300) {
-			t.Fatalf("status %d: err = %v", status, err)
-		}
-		if err == nil {
-			return
-		}
-		retry, after := notify.Classify(err)
-		if retry != (status == 429 || status >= 500) || after < 0 || after > 24*time.Hour || !retry && after != 0 {
-			t.Fatalf("status %d: Classify = %v, %v", status, retry, after)
-		}
-		if s := err.Error(); strings.Contains(s, "://") || strings.Contains(s, "\n") || !strings.HasPrefix(s, "discord: ") {
-			t.Fatalf("error text %q", s)
-		}
+		notifytest.CheckStatusAnswer(t, kind, status, checkAnswer(r, clock))
 	})
 }

@@ -22,7 +22,7 @@ func build(p payload, m *notify.Message) ([]byte, error) {
 }
 
 func buildTitled(p payload, m *notify.Message, title string) (body []byte, content, t string, err error) {
-	t = notify.TruncateBytes(oneLine(title), maxTitle, "…")
+	t = notify.TruncateBytes(notify.OneLine(title), maxTitle, "…")
 	if strings.TrimSpace(t) == "" {
 		t = "storefence"
 	}
@@ -113,24 +113,16 @@ var entities = strings.NewReplacer(
 
 // escape makes s one line of literal text.
 func escape(s string) string {
-	return entities.Replace(oneLine(s))
+	return entities.Replace(notify.OneLine(s))
 }
 
 // escapeText makes s literal lines.
 func escapeText(s string) string {
-	var out []string
-	for _, line := range strings.Split(strings.ToValidUTF8(s, "\uFFFD"), "\n") {
-		if line = strings.TrimSpace(strings.ReplaceAll(line, "\t", " ")); line != "" {
-			out = append(out, entities.Replace(line))
-		}
+	lines := notify.Lines(s)
+	for i, line := range lines {
+		lines[i] = entities.Replace(line)
 	}
-	return strings.Join(out, "\n")
-}
-
-// oneLine replaces invalid UTF-8 and line breaks.
-func oneLine(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	return strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ", "\t", " ").Replace(s)
+	return strings.Join(lines, "\n")
 }
 
 // jsonLen is how many bytes s takes inside a JSON string as encode writes

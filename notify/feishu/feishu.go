@@ -21,7 +21,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -41,11 +40,9 @@ const hookPath = "/open-apis/bot/v2/hook/"
 
 // Notifier sends messages to one Feishu custom bot.
 type Notifier struct {
+	ep     *notify.Endpoint
 	url    string
-	hook   string
 	secret string
-	client *http.Client
-	now    func() time.Time
 }
 
 var _ notify.Notifier = (*Notifier)(nil)
@@ -55,24 +52,16 @@ var _ notify.Notifier = (*Notifier)(nil)
 // t.Secret when it is set. A nil client means http.DefaultClient and a nil
 // now means time.Now. The error never quotes the URL.
 func New(t notify.Target, client *http.Client, now func() time.Time) (*Notifier, error) {
-	u, err := url.Parse(t.URL)
+	ep, u, err := notify.NewEndpoint(kind, "webhook url", t, client, now)
 	if err != nil {
-		return nil, errors.New("feishu: webhook url does not parse")
-	}
-	if u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
-		return nil, errors.New("feishu: webhook url is not an absolute http(s) url")
+		return nil, err
 	}
 	hook, ok := strings.CutPrefix(u.Path, hookPath)
 	if !ok || hook == "" || strings.Contains(hook, "/") {
 		return nil, errors.New("feishu: webhook url is not a custom bot's (" + hookPath + "<id>)")
 	}
-	if client == nil {
-		client = http.DefaultClient
-	}
-	if now == nil {
-		now = time.Now
-	}
-	return &Notifier{url: u.String(), hook: hook, secret: t.Secret, client: client, now: now}, nil
+	ep.Hide(hook)
+	return &Notifier{ep: ep, url: u.String(), secret: t.Secret}, nil
 }
 
 // Sign returns Feishu's signature of a request sent at ts. The quirk, as
@@ -123,7 +112,7 @@ func (n *Notifier) Notify(ctx context.Context, m *notify.Message) error {
 	}
 	p := payload{MsgType: "interactive"}
 	if n.secret != "" {
-		ts := n.now()
+		ts := n.ep.Now()
 		p.Timestamp = strconv.FormatInt(ts.Unix(), 10)
 		p.Sign = Sign(n.secret, ts)
 	}
@@ -131,27 +120,7 @@ func (n *Notifier) Notify(ctx context.Context, m *notify.Message) error {
 	if err != nil {
 		return err
 	}
-	resp, err := notify.Post(ctx, n.client, kind, n.url, "application/json; charset=utf-8", body, nil)
-	if err != nil {
-		return n.scrub(err)
-	}
-	return n.scrub(parseAnswer(resp, n.now()))
-}
-
-// scrub removes the bot's credentials from err's text, should a receiver
-// ever echo them.
-func (n *Notifier) scrub(err error) error {
-	var e *notify.Error
-	if !errors.As(err, &e) {
-		return err
-	}
-	c := *e
-	for _, s := range []string{n.url, n.hook, n.secret} {
-		if len(s) >= 8 {
-			c.Reason = strings.ReplaceAll(c.Reason, s, "<redacted>")
-		}
-	}
-	return &c
+	return n.ep.Send(ctx, n.url, "application/json; charset=utf-8", body, nil, parseAnswer)
 }
 
 // encode is JSON without HTML escaping, which would turn each '<', '>'
@@ -176,44 +145,24 @@ type answer struct {
 	StatusMessage string `json:"StatusMessage"`
 }
 
-// parseAnswer sorts Feishu's reply to a send: nil for code 0, and
-// otherwise a *notify.Error. 429 and 5xx are retried whatever the body;
-// a code decides the rest; an HTTP error without one goes by its status;
-// a 2xx without a code is permanent, as nothing says the message was
-// delivered and a retry is unlikely to fare better.
-func parseAnswer(r *notify.Response, now time.Time) error {
-	if r.Status == http.StatusTooManyRequests || r.Status >= 500 {
-		return notify.CheckStatus(kind, r, now)
-	}
-	var a answer
-	if err := json.Unmarshal(r.Body, &a); err != nil || a.Code == nil && a.StatusCode == nil {
-		if err := notify.CheckStatus(kind, r, now); err != nil {
-			return err
-		}
-		return notify.Permanent(kind, r.Status, "unexpected answer: %s", notify.Snippet(r.Body))
-	}
-	code, msg := a.Code, a.Msg
-	if code == nil {
-		code, msg = a.StatusCode, a.StatusMessage
-	}
-	switch *code {
-	case 0:
-		if r.Status >= 200 && r.Status < 300 {
-			return nil
-		}
-		return notify.CheckStatus(kind, r, now)
-	case 11232: // rate limited (100 a minute, 5 a second, busiest on the hour)
-		return notify.Retryable(kind, r.Status, notify.RetryAfter(r.Header, now), "code %d: %s", *code, errmsg(msg))
-	default: // 9499 bad request or too big, 19021 sign or timestamp, 19022 IP, 19024 keyword, ...
-		return notify.Permanent(kind, r.Status, "code %d: %s", *code, errmsg(msg))
-	}
+// rules sort Feishu's replies; a link in a msg is cut from the reason.
+var rules = notify.CodeRules{
+	Kind:      kind,
+	Name:      "code",
+	RateLimit: []int64{11232}, // 100 a minute, 5 a second, busiest on the hour
 }
 
-// errmsg is Feishu's msg for an error's text, cut before any link:
-// notify.Snippet would withhold the whole message for it.
-func errmsg(s string) string {
-	if i := strings.Index(s, "://"); i >= 0 {
-		s = strings.TrimRight(s[:strings.LastIndexAny(s[:i], " [(")+1], " ,;:[(")
+// parseAnswer sorts Feishu's reply to a send as rules do: nil for code 0,
+// retryable for the rate limit, 429 and 5xx, permanent for the rest (9499
+// bad request or too big, 19021 sign or timestamp, 19022 IP, 19024
+// keyword, ...).
+func parseAnswer(r *notify.Response, now time.Time) error {
+	var a answer
+	if json.Unmarshal(r.Body, &a) != nil {
+		return rules.Check(r, now, nil, "")
 	}
-	return notify.Snippet([]byte(s))
+	if a.Code == nil {
+		return rules.Check(r, now, a.StatusCode, a.StatusMessage)
+	}
+	return rules.Check(r, now, a.Code, a.Msg)
 }

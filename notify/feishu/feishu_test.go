@@ -3,7 +3,6 @@ package feishu_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"regexp"
 	"strings"
 	"testing"
@@ -57,7 +56,7 @@ func TestNew(t *testing.T) {
 		got := ""
 		if err != nil {
 			got = err.Error()
-			checkNoCredentials(t, err, tt.url, hook, "feishusecret")
+			notifytest.NoSecrets(t, err, tt.url, hook, "feishusecret")
 		}
 		if got != tt.wantErr {
 			t.Errorf("New(%q) error = %q, want %q", tt.url, got, tt.wantErr)
@@ -281,38 +280,16 @@ func TestNotify(t *testing.T) {
 				t.Fatal(err)
 			}
 			err = n.Notify(context.Background(), tt.msg)
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("Notify error = %v, want error %v (rejected: %q)", err, tt.wantErr, f.Rejected())
-			}
-			if err != nil {
-				checkNoCredentials(t, err, webhook, f.Hook, secret, tt.secret, "ffffffff-ffff-ffff-ffff-ffffffffffff")
-				var e *notify.Error
-				if !errors.As(err, &e) || e.Kind != "feishu" {
-					t.Errorf("error %v is not a feishu *notify.Error", err)
-				}
-				retry, after := notify.Classify(err)
-				if retry != tt.wantRetry || after != tt.wantAfter {
-					t.Errorf("Classify(%v) = %v, %v, want %v, %v", err, retry, after, tt.wantRetry, tt.wantAfter)
-				}
-			}
-			if diff := cmp.Diff(tt.wantReject, f.Rejected()); diff != "" {
-				t.Errorf("rejections mismatch (-want +got):\n%s", diff)
-			}
-			acc := f.Accepted()
-			if tt.wantErr {
-				if len(acc) != 0 {
-					t.Errorf("accepted %d messages, want none", len(acc))
-				}
+			want := notifytest.Outcome{Err: tt.wantErr, Retry: tt.wantRetry, After: tt.wantAfter, Rejected: tt.wantReject}
+			got := notifytest.CheckOutcome(t, &f.Receiver, "feishu", err, want, webhook, f.Hook, secret, tt.secret, "ffffffff-ffff-ffff-ffff-ffffffffffff")
+			if got == nil {
 				return
 			}
-			if len(acc) != 1 {
-				t.Fatalf("accepted %d messages, want 1", len(acc))
-			}
-			if diff := cmp.Diff(tt.wantSent, decode(t, acc[0].Body)); diff != "" {
+			if diff := cmp.Diff(tt.wantSent, decode(t, got.Body)); diff != "" {
 				t.Errorf("card mismatch (-want +got):\n%s", diff)
 			}
 			if tt.wantText != "" {
-				if diff := cmp.Diff(tt.wantText, acc[0].Text); diff != "" {
+				if diff := cmp.Diff(tt.wantText, got.Text); diff != "" {
 					t.Errorf("text mismatch (-want +got):\n%s", diff)
 				}
 			}
@@ -329,10 +306,8 @@ func TestNotifyUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = n.Notify(context.Background(), alert())
-	if retry, _ := notify.Classify(err); err == nil || !retry {
-		t.Fatalf("Notify to a closed server = %v, want a retryable error", err)
-	}
-	checkNoCredentials(t, err, webhook, notifytest.FeishuHook, "testsecret")
+	notifytest.WantError(t, err, "feishu", true, 0)
+	notifytest.NoSecrets(t, err, webhook, notifytest.FeishuHook, "testsecret")
 }
 
 // entity matches what may follow a '&' in the lark_md: a whole entity.
@@ -404,15 +379,5 @@ func TestTruncation(t *testing.T) {
 				t.Errorf("text lost its footer: ...%q", text[max(0, len(text)-80):])
 			}
 		})
-	}
-}
-
-// checkNoCredentials fails when err's text contains any of creds.
-func checkNoCredentials(t *testing.T, err error, creds ...string) {
-	t.Helper()
-	for _, c := range creds {
-		if c != "" && strings.Contains(err.Error(), c) {
-			t.Errorf("error %q contains the credential %q", err, c)
-		}
 	}
 }

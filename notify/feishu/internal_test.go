@@ -2,7 +2,6 @@ package feishu
 
 import (
 	"encoding/json"
-	"errors"
 	"net/http"
 	"regexp"
 	"strings"
@@ -10,52 +9,33 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/storefence/storefence/notify"
+	"github.com/storefence/storefence/notify/notifytest"
 )
 
 var now = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 
 func TestParseAnswer(t *testing.T) {
-	tests := []struct {
-		name   string
-		status int
-		header http.Header
-		body   string
-		want   *notify.Error // nil: accepted
-	}{
-		{"ok", 200, nil, `{"StatusCode":0,"StatusMessage":"success","code":0,"data":{},"msg":"success"}`, nil},
-		{"ok, old shape", 200, nil, `{"StatusCode":0,"StatusMessage":"success"}`, nil},
-		{"code wins over StatusCode", 200, nil, `{"StatusCode":0,"code":19024,"msg":"Key Words Not Found"}`,
-			&notify.Error{Kind: kind, Status: 200, Reason: "code 19024: Key Words Not Found"}},
-		{"rate limit", 200, nil, `{"code":11232,"msg":"frequency limited","data":{}}`,
-			&notify.Error{Kind: kind, Retry: true, Status: 200, Reason: "code 11232: frequency limited"}},
-		{"bad request", 200, nil, `{"code":9499,"msg":"Bad Request","data":{}}`,
-			&notify.Error{Kind: kind, Status: 200, Reason: "code 9499: Bad Request"}},
-		{"sign", 200, nil, `{"code":19021,"msg":"sign match fail or timestamp is not within one hour from current time"}`,
-			&notify.Error{Kind: kind, Status: 200, Reason: "code 19021: sign match fail or timestamp is not within one hour from current time"}},
-		{"ip", 200, nil, `{"code":19022,"msg":"Ip Not Allowed"}`, &notify.Error{Kind: kind, Status: 200, Reason: "code 19022: Ip Not Allowed"}},
-		{"msg with a link", 200, nil, `{"code":19002,"msg":"params error, see https://open.feishu.cn/x"}`,
-			&notify.Error{Kind: kind, Status: 200, Reason: "code 19002: params error, see"}},
-		{"html", 200, nil, "<html>ok</html>", &notify.Error{Kind: kind, Status: 200, Reason: "unexpected answer: <html>ok</html>"}},
-		{"400 with a code", 400, nil, `{"code":9499,"msg":"Bad Request"}`, &notify.Error{Kind: kind, Status: 400, Reason: "code 9499: Bad Request"}},
-		{"503", 503, http.Header{"Retry-After": {"7"}}, "busy", &notify.Error{Kind: kind, Retry: true, After: 7 * time.Second, Status: 503, Reason: "busy"}},
-		{"429 with a code", 429, nil, `{"code":11232}`, &notify.Error{Kind: kind, Retry: true, Status: 429, Reason: `{"code":11232}`}},
-		{"404", 404, nil, "404 page not found", &notify.Error{Kind: kind, Status: 404, Reason: "404 page not found"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := parseAnswer(&notify.Response{Status: tt.status, Header: tt.header, Body: []byte(tt.body)}, now)
-			var got *notify.Error
-			if err != nil && !errors.As(err, &got) {
-				t.Fatalf("parseAnswer = %v, not a *notify.Error", err)
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("parseAnswer(%d, %q) mismatch (-want +got):\n%s", tt.status, tt.body, diff)
-			}
-		})
-	}
+	notifytest.RunParse(t, parseAnswer, now, []notifytest.ParseCase{
+		{Name: "ok", Status: 200, Body: `{"StatusCode":0,"StatusMessage":"success","code":0,"data":{},"msg":"success"}`},
+		{Name: "ok, old shape", Status: 200, Body: `{"StatusCode":0,"StatusMessage":"success"}`},
+		{Name: "code wins over StatusCode", Status: 200, Body: `{"StatusCode":0,"code":19024,"msg":"Key Words Not Found"}`,
+			Want: &notify.Error{Kind: kind, Status: 200, Reason: "code 19024: Key Words Not Found"}},
+		{Name: "rate limit", Status: 200, Body: `{"code":11232,"msg":"frequency limited","data":{}}`,
+			Want: &notify.Error{Kind: kind, Retry: true, Status: 200, Reason: "code 11232: frequency limited"}},
+		{Name: "bad request", Status: 200, Body: `{"code":9499,"msg":"Bad Request","data":{}}`,
+			Want: &notify.Error{Kind: kind, Status: 200, Reason: "code 9499: Bad Request"}},
+		{Name: "sign", Status: 200, Body: `{"code":19021,"msg":"sign match fail or timestamp is not within one hour from current time"}`,
+			Want: &notify.Error{Kind: kind, Status: 200, Reason: "code 19021: sign match fail or timestamp is not within one hour from current time"}},
+		{Name: "ip", Status: 200, Body: `{"code":19022,"msg":"Ip Not Allowed"}`, Want: &notify.Error{Kind: kind, Status: 200, Reason: "code 19022: Ip Not Allowed"}},
+		{Name: "msg with a link", Status: 200, Body: `{"code":19002,"msg":"params error, see https://open.feishu.cn/x"}`,
+			Want: &notify.Error{Kind: kind, Status: 200, Reason: "code 19002: params error, see"}},
+		{Name: "html", Status: 200, Body: "<html>ok</html>", Want: &notify.Error{Kind: kind, Status: 200, Reason: "unexpected answer: <html>ok</html>"}},
+		{Name: "400 with a code", Status: 400, Body: `{"code":9499,"msg":"Bad Request"}`, Want: &notify.Error{Kind: kind, Status: 400, Reason: "code 9499: Bad Request"}},
+		{Name: "503", Status: 503, Header: http.Header{"Retry-After": {"7"}}, Body: "busy", Want: &notify.Error{Kind: kind, Retry: true, After: 7 * time.Second, Status: 503, Reason: "busy"}},
+		{Name: "429 with a code", Status: 429, Body: `{"code":11232}`, Want: &notify.Error{Kind: kind, Retry: true, Status: 429, Reason: `{"code":11232}`}},
+		{Name: "404", Status: 404, Body: "404 page not found", Want: &notify.Error{Kind: kind, Status: 404, Reason: "404 page not found"}},
+	})
 }
 
 // FuzzParseAnswer checks that any answer is classified: accepted only
@@ -71,25 +51,7 @@ func FuzzParseAnswer(f *testing.F) {
 	f.Add(200, []byte("\xff\xfe{"), "-5")
 	f.Fuzz(func(t *testing.T, status int, body []byte, retryAfter string) {
 		r := &notify.Response{Status: status, Header: http.Header{"Retry-After": {retryAfter}}, Body: body}
-		err := parseAnswer(r, now)
-		if err == nil {
-			if status < 200 || status > 299 {
-				t.Fatalf("accepted with status %d", status)
-			}
-			return
-		}
-		var e *notify.Error
-		if !errors.As(err, &e) || e.Kind != kind {
-			t.Fatalf("parseAnswer = %#v, want a feishu *notify.Error", err)
-		}
-		retry, after := notify.Classify(err)
-		if after < 0 || after > 24*time.Hour || !retry && after != 0 {
-			t.Fatalf("Classify = %v, %v", retry, after)
-		}
-		s := err.Error()
-		if strings.Contains(s, "://") || strings.ContainsAny(s, "\n\r") || !utf8.ValidString(s) {
-			t.Fatalf("error text %q", s)
-		}
+		notifytest.CheckAnswer(t, kind, status, parseAnswer(r, now))
 	})
 }
 

@@ -23,11 +23,9 @@ package slack
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"path"
 	"strings"
 	"time"
@@ -52,10 +50,8 @@ const maxSections = maxBlocks - 3
 
 // Notifier sends messages to one Slack incoming webhook.
 type Notifier struct {
-	url     string
-	secrets []string // the URL and its parts, scrubbed from errors
-	client  *http.Client
-	now     func() time.Time
+	ep  *notify.Endpoint // scrubs the URL and its parts from errors
+	url string
 }
 
 var _ notify.Notifier = (*Notifier)(nil)
@@ -64,21 +60,14 @@ var _ notify.Notifier = (*Notifier)(nil)
 // means http.DefaultClient and a nil now means time.Now. The error never
 // quotes the URL.
 func New(t notify.Target, client *http.Client, now func() time.Time) (*Notifier, error) {
-	u, err := url.Parse(t.URL)
-	if err != nil || u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
-		return nil, errors.New("slack: webhook url is not an absolute http(s) url")
+	ep, u, err := notify.NewEndpoint(kind, "webhook url", t, client, now)
+	if err != nil {
+		return nil, err
 	}
-	if client == nil {
-		client = http.DefaultClient
-	}
-	if now == nil {
-		now = time.Now
-	}
-	secrets := []string{t.URL, u.RawQuery}
 	if len(u.Path) > 1 {
-		secrets = append(secrets, u.Path, path.Base(u.Path))
+		ep.Hide(u.Path, path.Base(u.Path))
 	}
-	return &Notifier{url: t.URL, secrets: secrets, client: client, now: now}, nil
+	return &Notifier{ep: ep, url: t.URL}, nil
 }
 
 // Notify sends m. It returns nil once Slack accepted it (any 2xx; Slack
@@ -92,15 +81,7 @@ func (n *Notifier) Notify(ctx context.Context, m *notify.Message) error {
 	if err != nil {
 		return notify.Permanent(kind, 0, "render message: %v", err)
 	}
-	body, err := json.Marshal(p)
-	if err != nil {
-		return notify.Permanent(kind, 0, "encode message: %v", err)
-	}
-	resp, err := notify.Post(ctx, n.client, kind, n.url, "application/json; charset=utf-8", body, nil)
-	if err == nil {
-		err = checkAnswer(resp, n.now())
-	}
-	return notify.Scrub(err, n.secrets...)
+	return n.ep.SendJSON(ctx, n.url, "application/json; charset=utf-8", p, checkAnswer)
 }
 
 // checkAnswer sorts Slack's answer: 2xx is accepted, 429 and 5xx are

@@ -30,17 +30,9 @@ func newPair(t *testing.T) (*notifytest.Slack, *Notifier) {
 	return s, n
 }
 
-// noSecrets fails t when err's text names the webhook or its credential.
-func noSecrets(t *testing.T, err error, s *notifytest.Slack) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	for _, secret := range []string{s.WebhookURL(), notifytest.SlackPath, "slackFakeSecret0123456789"} {
-		if strings.Contains(err.Error(), secret) {
-			t.Errorf("error %q contains a credential", err)
-		}
-	}
+// credentials are what no error may name: the webhook and its credential.
+func credentials(s *notifytest.Slack) []string {
+	return []string{s.WebhookURL(), notifytest.SlackPath, "slackFakeSecret0123456789"}
 }
 
 func TestNotify(t *testing.T) {
@@ -83,56 +75,34 @@ func TestNotify(t *testing.T) {
 }
 
 func TestNotifyAnswers(t *testing.T) {
-	tests := []struct {
-		name      string
-		fault     notifytest.Fault
-		wantRetry bool
-		wantAfter time.Duration
-		wantText  string
-	}{
-		{"invalid payload", notifytest.Fault{Status: 400, Body: "invalid_payload"}, false, 0, "slack: http 400: invalid_payload"},
-		{"no text", notifytest.Fault{Status: 400, Body: "no_text"}, false, 0, "slack: http 400: no_text"},
-		{"invalid token", notifytest.Fault{Status: 403, Body: "invalid_token"}, false, 0, "slack: http 403: invalid_token"},
-		{"action prohibited", notifytest.Fault{Status: 403, Body: "action_prohibited"}, false, 0, "slack: http 403: action_prohibited"},
-		{"no service", notifytest.Fault{Status: 404, Body: "no_service"}, false, 0, "slack: http 404: no_service"},
-		{"channel not found", notifytest.Fault{Status: 404, Body: "channel_not_found"}, false, 0, "slack: http 404: channel_not_found"},
-		{"archived", notifytest.Fault{Status: 410, Body: "channel_is_archived"}, false, 0, "slack: http 410: channel_is_archived"},
-		{"rate limited", notifytest.Fault{Status: 429, Header: map[string]string{"Retry-After": "30"}, Body: "rate_limited"}, true, 30 * time.Second, "slack: http 429: rate_limited (retry after 30s)"},
-		{"rate limited, http date", notifytest.Fault{Status: 429, Header: map[string]string{"Retry-After": clock.Add(time.Minute).Format(http.TimeFormat)}}, true, time.Minute, "slack: http 429: (empty answer) (retry after 1m0s)"},
-		{"rate limited, no header", notifytest.Fault{Status: 429}, true, 0, "slack: http 429: (empty answer)"},
-		{"rollup error", notifytest.Fault{Status: 500, Body: "rollup_error"}, true, 0, "slack: http 500: rollup_error"},
-		{"unavailable", notifytest.Fault{Status: 503, Header: map[string]string{"Retry-After": "5"}}, true, 5 * time.Second, "slack: http 503: (empty answer) (retry after 5s)"},
-		{"echoes the webhook", notifytest.Fault{Status: 404, Body: "no_service slackFakeSecret0123456789"}, false, 0, "slack: http 404: no_service <redacted>"},
-		{"echoes the url", notifytest.Fault{Status: 400, Body: "bad " + notifytest.SlackPath}, false, 0, "slack: http 400: bad <redacted>"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s, n := newPair(t)
-			s.Script(tt.fault)
-			err := n.Notify(context.Background(), notifytest.SampleMessage())
-			if err == nil {
-				t.Fatal("Notify succeeded")
-			}
-			noSecrets(t, err, s)
-			retry, after := notify.Classify(err)
-			if retry != tt.wantRetry || after != tt.wantAfter {
-				t.Errorf("Classify = %v, %v; want %v, %v", retry, after, tt.wantRetry, tt.wantAfter)
-			}
-			if err.Error() != tt.wantText {
-				t.Errorf("error = %q, want %q", err, tt.wantText)
-			}
-		})
-	}
+	notifytest.RunAnswers(t, kind, []notifytest.Answer{
+		{Name: "invalid payload", Fault: notifytest.Fault{Status: 400, Body: "invalid_payload"}, Text: "slack: http 400: invalid_payload"},
+		{Name: "no text", Fault: notifytest.Fault{Status: 400, Body: "no_text"}, Text: "slack: http 400: no_text"},
+		{Name: "invalid token", Fault: notifytest.Fault{Status: 403, Body: "invalid_token"}, Text: "slack: http 403: invalid_token"},
+		{Name: "action prohibited", Fault: notifytest.Fault{Status: 403, Body: "action_prohibited"}, Text: "slack: http 403: action_prohibited"},
+		{Name: "no service", Fault: notifytest.Fault{Status: 404, Body: "no_service"}, Text: "slack: http 404: no_service"},
+		{Name: "channel not found", Fault: notifytest.Fault{Status: 404, Body: "channel_not_found"}, Text: "slack: http 404: channel_not_found"},
+		{Name: "archived", Fault: notifytest.Fault{Status: 410, Body: "channel_is_archived"}, Text: "slack: http 410: channel_is_archived"},
+		{Name: "rate limited", Fault: notifytest.Fault{Status: 429, Header: map[string]string{"Retry-After": "30"}, Body: "rate_limited"}, Retry: true, After: 30 * time.Second, Text: "slack: http 429: rate_limited (retry after 30s)"},
+		{Name: "rate limited, http date", Fault: notifytest.Fault{Status: 429, Header: map[string]string{"Retry-After": clock.Add(time.Minute).Format(http.TimeFormat)}}, Retry: true, After: time.Minute, Text: "slack: http 429: (empty answer) (retry after 1m0s)"},
+		{Name: "rate limited, no header", Fault: notifytest.Fault{Status: 429}, Retry: true, Text: "slack: http 429: (empty answer)"},
+		{Name: "rollup error", Fault: notifytest.Fault{Status: 500, Body: "rollup_error"}, Retry: true, Text: "slack: http 500: rollup_error"},
+		{Name: "unavailable", Fault: notifytest.Fault{Status: 503, Header: map[string]string{"Retry-After": "5"}}, Retry: true, After: 5 * time.Second, Text: "slack: http 503: (empty answer) (retry after 5s)"},
+		{Name: "echoes the webhook", Fault: notifytest.Fault{Status: 404, Body: "no_service slackFakeSecret0123456789"}, Text: "slack: http 404: no_service <redacted>"},
+		{Name: "echoes the url", Fault: notifytest.Fault{Status: 400, Body: "bad " + notifytest.SlackPath}, Text: "slack: http 400: bad <redacted>"},
+	}, func(t *testing.T, f notifytest.Fault) ([]string, error) {
+		s, n := newPair(t)
+		s.Script(f)
+		return credentials(s), n.Notify(context.Background(), notifytest.SampleMessage())
+	})
 }
 
 func TestNotifyNetwork(t *testing.T) {
 	s, n := newPair(t)
 	s.Close()
 	err := n.Notify(context.Background(), notifytest.SampleMessage())
-	noSecrets(t, err, s)
-	if retry, _ := notify.Classify(err); !retry {
-		t.Errorf("closed server: Classify(%v) = permanent, want retryable", err)
-	}
+	notifytest.NoSecrets(t, err, credentials(s)...)
+	notifytest.WantError(t, err, kind, true, 0)
 }
 
 func TestNotifyHuge(t *testing.T) {
@@ -250,20 +220,6 @@ func FuzzCheckAnswer(f *testing.F) {
 	f.Add(500, "-1", []byte("rollup_error https://hooks.slack.com/services/x"))
 	f.Fuzz(func(t *testing.T, status int, retryAfter string, body []byte) {
 		r := &notify.Response{Status: status, Header: http.Header{"Retry-After": {retryAfter}}, Body: body}
-		err := checkAnswer(r, clock)
-		ok := status >= 200 && status < 300
-		if (err == nil) != ok {
-			t.Fatalf("status %d: err = %v", status, err)
-		}
-		if err == nil {
-			return
-		}
-		retry, after := notify.Classify(err)
-		if retry != (status == 429 || status >= 500) || after < 0 || after > 24*time.Hour || !retry && after != 0 {
-			t.Fatalf("status %d: Classify = %v, %v", status, retry, after)
-		}
-		if s := err.Error(); strings.Contains(s, "://") || strings.Contains(s, "\n") || !strings.HasPrefix(s, "slack: ") {
-			t.Fatalf("error text %q", s)
-		}
+		notifytest.CheckStatusAnswer(t, kind, status, checkAnswer(r, clock))
 	})
 }

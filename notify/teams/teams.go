@@ -29,7 +29,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -46,10 +45,8 @@ var retiredHosts = []string{"webhook.office.com", "outlook.office.com"}
 
 // Notifier sends messages to one Teams Workflows webhook.
 type Notifier struct {
-	url     string
-	secrets []string
-	client  *http.Client
-	now     func() time.Time
+	ep  *notify.Endpoint
+	url string
 }
 
 var _ notify.Notifier = (*Notifier)(nil)
@@ -58,9 +55,9 @@ var _ notify.Notifier = (*Notifier)(nil)
 // Office 365 connector URL. A nil client means http.DefaultClient and a
 // nil now means time.Now. The error never quotes the URL.
 func New(t notify.Target, client *http.Client, now func() time.Time) (*Notifier, error) {
-	u, err := url.Parse(t.URL)
-	if err != nil || u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
-		return nil, errors.New("teams: webhook url is not an absolute http(s) url")
+	ep, u, err := notify.NewEndpoint(kind, "webhook url", t, client, now)
+	if err != nil {
+		return nil, err
 	}
 	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
 	for _, h := range retiredHosts {
@@ -69,13 +66,8 @@ func New(t notify.Target, client *http.Client, now func() time.Time) (*Notifier,
 				"create a workflow from the template \"post to a channel when a webhook request is received\" and use its url")
 		}
 	}
-	if client == nil {
-		client = http.DefaultClient
-	}
-	if now == nil {
-		now = time.Now
-	}
-	return &Notifier{url: t.URL, secrets: []string{t.URL, u.RawQuery, u.Query().Get("sig")}, client: client, now: now}, nil
+	ep.Hide(u.Query().Get("sig"))
+	return &Notifier{ep: ep, url: t.URL}, nil
 }
 
 // Notify sends m. It returns nil once the workflow accepted it (a 2xx,
@@ -89,11 +81,7 @@ func (n *Notifier) Notify(ctx context.Context, m *notify.Message) error {
 	if err != nil {
 		return notify.Permanent(kind, 0, "render message: %v", err)
 	}
-	resp, err := notify.Post(ctx, n.client, kind, n.url, "application/json", body, nil)
-	if err == nil {
-		err = checkAnswer(resp, n.now())
-	}
-	return notify.Scrub(err, n.secrets...)
+	return n.ep.Send(ctx, n.url, "application/json", body, nil, checkAnswer)
 }
 
 // checkAnswer sorts the workflow's answer the way notify.CheckStatus

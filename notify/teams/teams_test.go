@@ -28,17 +28,9 @@ func newPair(t *testing.T) (*notifytest.Teams, *Notifier) {
 	return r, n
 }
 
-// noSecrets fails t when err's text names the workflow URL or its sig.
-func noSecrets(t *testing.T, err error, r *notifytest.Teams) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	for _, s := range []string{r.WorkflowURL(), notifytest.TeamsSig, notifytest.TeamsPath} {
-		if strings.Contains(err.Error(), s) {
-			t.Errorf("error %q contains a credential", err)
-		}
-	}
+// credentials are what no error may name: the workflow URL and its sig.
+func credentials(r *notifytest.Teams) []string {
+	return []string{r.WorkflowURL(), notifytest.TeamsSig, notifytest.TeamsPath}
 }
 
 func TestNotify(t *testing.T) {
@@ -93,51 +85,25 @@ func TestColour(t *testing.T) {
 }
 
 func TestNotifyAnswers(t *testing.T) {
-	tests := []struct {
-		name      string
-		fault     notifytest.Fault
-		wantRetry bool
-		wantAfter time.Duration
-		wantText  string
-	}{
-		{"accepted with 200", notifytest.Fault{Status: 200, Body: "1"}, false, 0, ""},
-		{"bad request", notifytest.Fault{Status: 400, Body: `{"error":{"code":"InvalidRequestContent","message":"The input body for trigger 'manual' of type 'Request' did not match its schema definition."}}`},
-			false, 0, "teams: http 400: InvalidRequestContent: The input body for trigger 'manual' of type 'Request' did not match its schema definition."},
-		{"bad sig", notifytest.Fault{Status: 401, Body: `{"error":{"code":"DirectApiInvalidAuthorizationSignature","message":"The provided authorization signature is invalid."}}`},
-			false, 0, "teams: http 401: DirectApiInvalidAuthorizationSignature: The provided authorization signature is invalid."},
-		{"flow disabled", notifytest.Fault{Status: 409, Body: `{"error":{"code":"WorkflowTriggerIsNotEnabled","message":"Could not find a workflow trigger."}}`},
-			false, 0, "teams: http 409: WorkflowTriggerIsNotEnabled: Could not find a workflow trigger."},
-		{"not found, html", notifytest.Fault{Status: 404, Body: "<html>not found</html>"}, false, 0, "teams: http 404: <html>not found</html>"},
-		{"throttled", notifytest.Fault{Status: 429, Header: map[string]string{"Retry-After": "12"}, Body: `{"error":{"code":"WorkflowRequestsThrottled","message":"Number of requests exceeded."}}`},
-			true, 12 * time.Second, "teams: http 429: WorkflowRequestsThrottled: Number of requests exceeded. (retry after 12s)"},
-		{"server error", notifytest.Fault{Status: 500}, true, 0, "teams: http 500: (empty answer)"},
-		{"gateway timeout", notifytest.Fault{Status: 504, Header: map[string]string{"Retry-After": "1"}}, true, time.Second, "teams: http 504: (empty answer) (retry after 1s)"},
-		{"echoes the sig", notifytest.Fault{Status: 401, Body: `{"error":{"code":"X","message":"sig ` + notifytest.TeamsSig + ` is wrong"}}`}, false, 0, "teams: http 401: X: sig <redacted> is wrong"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r, n := newPair(t)
-			r.Script(tt.fault)
-			err := n.Notify(context.Background(), notifytest.SampleMessage())
-			noSecrets(t, err, r)
-			if tt.wantText == "" {
-				if err != nil {
-					t.Fatalf("Notify: %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("Notify succeeded")
-			}
-			retry, after := notify.Classify(err)
-			if retry != tt.wantRetry || after != tt.wantAfter {
-				t.Errorf("Classify = %v, %v; want %v, %v", retry, after, tt.wantRetry, tt.wantAfter)
-			}
-			if err.Error() != tt.wantText {
-				t.Errorf("error = %q, want %q", err, tt.wantText)
-			}
-		})
-	}
+	notifytest.RunAnswers(t, kind, []notifytest.Answer{
+		{Name: "accepted with 200", Fault: notifytest.Fault{Status: 200, Body: "1"}},
+		{Name: "bad request", Fault: notifytest.Fault{Status: 400, Body: `{"error":{"code":"InvalidRequestContent","message":"The input body for trigger 'manual' of type 'Request' did not match its schema definition."}}`},
+			Text: "teams: http 400: InvalidRequestContent: The input body for trigger 'manual' of type 'Request' did not match its schema definition."},
+		{Name: "bad sig", Fault: notifytest.Fault{Status: 401, Body: `{"error":{"code":"DirectApiInvalidAuthorizationSignature","message":"The provided authorization signature is invalid."}}`},
+			Text: "teams: http 401: DirectApiInvalidAuthorizationSignature: The provided authorization signature is invalid."},
+		{Name: "flow disabled", Fault: notifytest.Fault{Status: 409, Body: `{"error":{"code":"WorkflowTriggerIsNotEnabled","message":"Could not find a workflow trigger."}}`},
+			Text: "teams: http 409: WorkflowTriggerIsNotEnabled: Could not find a workflow trigger."},
+		{Name: "not found, html", Fault: notifytest.Fault{Status: 404, Body: "<html>not found</html>"}, Text: "teams: http 404: <html>not found</html>"},
+		{Name: "throttled", Fault: notifytest.Fault{Status: 429, Header: map[string]string{"Retry-After": "12"}, Body: `{"error":{"code":"WorkflowRequestsThrottled","message":"Number of requests exceeded."}}`},
+			Retry: true, After: 12 * time.Second, Text: "teams: http 429: WorkflowRequestsThrottled: Number of requests exceeded. (retry after 12s)"},
+		{Name: "server error", Fault: notifytest.Fault{Status: 500}, Retry: true, Text: "teams: http 500: (empty answer)"},
+		{Name: "gateway timeout", Fault: notifytest.Fault{Status: 504, Header: map[string]string{"Retry-After": "1"}}, Retry: true, After: time.Second, Text: "teams: http 504: (empty answer) (retry after 1s)"},
+		{Name: "echoes the sig", Fault: notifytest.Fault{Status: 401, Body: `{"error":{"code":"X","message":"sig ` + notifytest.TeamsSig + ` is wrong"}}`}, Text: "teams: http 401: X: sig <redacted> is wrong"},
+	}, func(t *testing.T, f notifytest.Fault) ([]string, error) {
+		r, n := newPair(t)
+		r.Script(f)
+		return credentials(r), n.Notify(context.Background(), notifytest.SampleMessage())
+	})
 }
 
 func TestReceiverRejectsBadSig(t *testing.T) {
@@ -148,7 +114,7 @@ func TestReceiverRejectsBadSig(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = n.Notify(context.Background(), notifytest.SampleMessage())
-	noSecrets(t, err, r)
+	notifytest.NoSecrets(t, err, credentials(r)...)
 	if retry, _ := notify.Classify(err); err == nil || retry || strings.Contains(err.Error(), "wrongsig") {
 		t.Errorf("Notify = %v (retry %v), want a permanent error without the sig", err, retry)
 	}
@@ -186,10 +152,8 @@ func TestNotifyNetwork(t *testing.T) {
 	r, n := newPair(t)
 	r.Close()
 	err := n.Notify(context.Background(), notifytest.SampleMessage())
-	noSecrets(t, err, r)
-	if retry, _ := notify.Classify(err); !retry {
-		t.Errorf("closed server: Classify(%v) = permanent, want retryable", err)
-	}
+	notifytest.NoSecrets(t, err, credentials(r)...)
+	notifytest.WantError(t, err, kind, true, 0)
 }
 
 func TestNotifyHuge(t *testing.T) {
@@ -221,7 +185,7 @@ func TestNew(t *testing.T) {
 		{"https://outlook.office.com/webhook/abc/IncomingWebhook/secretXYZ/123", "teams: office 365 connector webhooks are retired"},
 		{"", "teams: webhook url is not"},
 		{"logic.azure.com/secretXYZ", "teams: webhook url is not"},
-		{"https://%zz/secretXYZ", "teams: webhook url is not"},
+		{"https://%zz/secretXYZ", "teams: webhook url does not parse"},
 	} {
 		_, err := New(notify.Target{URL: tt.url}, nil, nil)
 		if err == nil || !strings.HasPrefix(err.Error(), tt.want) || strings.Contains(err.Error(), "secretXYZ") || strings.Contains(err.Error(), "office.com") {
@@ -238,19 +202,6 @@ func FuzzCheckAnswer(f *testing.F) {
 	f.Add(500, "NaN", []byte(`{"error":{"code":""}}`))
 	f.Fuzz(func(t *testing.T, status int, retryAfter string, body []byte) {
 		r := &notify.Response{Status: status, Header: http.Header{"Retry-After": {retryAfter}}, Body: body}
-		err := checkAnswer(r, clock)
-		if (err == nil) != (status >= 200 && status < 300) {
-			t.Fatalf("status %d: err = %v", status, err)
-		}
-		if err == nil {
-			return
-		}
-		retry, after := notify.Classify(err)
-		if retry != (status == 429 || status >= 500) || after < 0 || after > 24*time.Hour || !retry && after != 0 {
-			t.Fatalf("status %d: Classify = %v, %v", status, retry, after)
-		}
-		if s := err.Error(); strings.Contains(s, "://") || strings.Contains(s, "\n") || !strings.HasPrefix(s, "teams: ") {
-			t.Fatalf("error text %q", s)
-		}
+		notifytest.CheckStatusAnswer(t, kind, status, checkAnswer(r, clock))
 	})
 }

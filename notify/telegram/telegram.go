@@ -37,7 +37,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strconv"
 	"strings"
@@ -57,11 +56,9 @@ var botPath = regexp.MustCompile(`/bot([0-9]+:[A-Za-z0-9_-]+)/?$`)
 
 // Notifier sends messages to one Telegram chat.
 type Notifier struct {
+	ep       *notify.Endpoint
 	endpoint string // the base + "/sendMessage"
 	chatID   any    // int64, or an @username
-	secrets  []string
-	client   *http.Client
-	now      func() time.Time
 }
 
 var _ notify.Notifier = (*Notifier)(nil)
@@ -71,9 +68,9 @@ var _ notify.Notifier = (*Notifier)(nil)
 // http.DefaultClient and a nil now means time.Now. The error never quotes
 // the URL or the token.
 func New(t notify.Target, client *http.Client, now func() time.Time) (*Notifier, error) {
-	u, err := url.Parse(t.URL)
-	if err != nil || u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
-		return nil, errors.New("telegram: bot api url is not an absolute http(s) url")
+	ep, u, err := notify.NewEndpoint(kind, "bot api url", t, client, now)
+	if err != nil {
+		return nil, err
 	}
 	m := botPath.FindStringSubmatch(u.Path)
 	if m == nil || u.RawQuery != "" {
@@ -94,19 +91,8 @@ func New(t notify.Target, client *http.Client, now func() time.Time) (*Notifier,
 		}
 		chat = n
 	}
-	if client == nil {
-		client = http.DefaultClient
-	}
-	if now == nil {
-		now = time.Now
-	}
-	return &Notifier{
-		endpoint: u.String(),
-		chatID:   chat,
-		secrets:  []string{t.URL, u.String(), token},
-		client:   client,
-		now:      now,
-	}, nil
+	ep.Hide(u.String(), token)
+	return &Notifier{ep: ep, endpoint: u.String(), chatID: chat}, nil
 }
 
 // payload is a sendMessage request.
@@ -132,15 +118,8 @@ func (n *Notifier) Notify(ctx context.Context, m *notify.Message) error {
 	if err != nil {
 		return notify.Permanent(kind, 0, "render message: %v", err)
 	}
-	body, err := json.Marshal(payload{ChatID: n.chatID, Text: text, ParseMode: "MarkdownV2", LinkPreviewOptions: linkPreview{IsDisabled: true}})
-	if err != nil {
-		return notify.Permanent(kind, 0, "encode message: %v", err)
-	}
-	resp, err := notify.Post(ctx, n.client, kind, n.endpoint, "application/json", body, nil)
-	if err == nil {
-		err = checkAnswer(resp, n.now())
-	}
-	return notify.Scrub(err, n.secrets...)
+	p := payload{ChatID: n.chatID, Text: text, ParseMode: "MarkdownV2", LinkPreviewOptions: linkPreview{IsDisabled: true}}
+	return n.ep.SendJSON(ctx, n.endpoint, "application/json", p, checkAnswer)
 }
 
 // answer is the Bot API's reply.

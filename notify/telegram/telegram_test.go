@@ -29,18 +29,10 @@ func newPair(t *testing.T) (*notifytest.Telegram, *Notifier) {
 	return r, n
 }
 
-// noSecrets fails t when err's text names the bot token or a URL that
+// credentials are what no error may name: the bot token and a URL that
 // carries it.
-func noSecrets(t *testing.T, err error, r *notifytest.Telegram) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	for _, s := range []string{r.BaseURL(), notifytest.TelegramToken, strings.SplitN(notifytest.TelegramToken, ":", 2)[1]} {
-		if strings.Contains(err.Error(), s) {
-			t.Errorf("error %q contains a credential", err)
-		}
-	}
+func credentials(r *notifytest.Telegram) []string {
+	return []string{r.BaseURL(), notifytest.TelegramToken, strings.SplitN(notifytest.TelegramToken, ":", 2)[1]}
 }
 
 func TestNotify(t *testing.T) {
@@ -80,7 +72,7 @@ func TestNotifyChannelUsername(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = n.Notify(context.Background(), notifytest.SampleMessage())
-	noSecrets(t, err, r)
+	notifytest.NoSecrets(t, err, credentials(r)...)
 	if want := "telegram: http 400: Bad Request: chat not found"; err == nil || err.Error() != want {
 		t.Errorf("Notify = %v, want %q", err, want)
 	}
@@ -90,49 +82,29 @@ func TestNotifyChannelUsername(t *testing.T) {
 }
 
 func TestNotifyAnswers(t *testing.T) {
-	tests := []struct {
-		name      string
-		fault     notifytest.Fault
-		wantRetry bool
-		wantAfter time.Duration
-		wantText  string
-	}{
-		{"rate limited", notifytest.Fault{Status: 429, Body: `{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 34","parameters":{"retry_after":34}}`},
-			true, 34 * time.Second, "telegram: http 429: Too Many Requests: retry after 34 (retry after 34s)"},
-		{"rate limited, header only", notifytest.Fault{Status: 429, Header: map[string]string{"Retry-After": "9"}, Body: `{"ok":false,"error_code":429,"description":"Too Many Requests"}`},
-			true, 9 * time.Second, "telegram: http 429: Too Many Requests (retry after 9s)"},
-		{"bad gateway, html", notifytest.Fault{Status: 502, Body: "<html><title>502 Bad Gateway</title></html>"}, true, 0, "telegram: http 502: <html><title>502 Bad Gateway</title></html>"},
-		{"internal", notifytest.Fault{Status: 500, Body: `{"ok":false,"error_code":500,"description":"Internal Server Error: restart"}`}, true, 0, "telegram: http 500: Internal Server Error: restart"},
-		{"can't parse", notifytest.Fault{Status: 400, Body: `{"ok":false,"error_code":400,"description":"Bad Request: can't parse entities: Character '.' is reserved and must be escaped with the preceding '\\'"}`},
-			false, 0, `telegram: http 400: Bad Request: can't parse entities: Character '.' is reserved and must be escaped with the preceding '\'`},
-		{"too long", notifytest.Fault{Status: 400, Body: `{"ok":false,"error_code":400,"description":"Bad Request: message is too long"}`}, false, 0, "telegram: http 400: Bad Request: message is too long"},
-		{"migrated", notifytest.Fault{Status: 400, Body: `{"ok":false,"error_code":400,"description":"Bad Request: group chat was upgraded to a supergroup chat","parameters":{"migrate_to_chat_id":-1009876543210}}`},
-			false, 0, "telegram: http 400: the group became a supergroup: set chat_id to -1009876543210 (Bad Request: group chat was upgraded to a supergroup chat)"},
-		{"unauthorized", notifytest.Fault{Status: 401, Body: `{"ok":false,"error_code":401,"description":"Unauthorized"}`}, false, 0, "telegram: http 401: Unauthorized"},
-		{"kicked", notifytest.Fault{Status: 403, Body: `{"ok":false,"error_code":403,"description":"Forbidden: bot was kicked from the supergroup chat"}`}, false, 0, "telegram: http 403: Forbidden: bot was kicked from the supergroup chat"},
-		{"200 without ok", notifytest.Fault{Status: 200, Body: `{"result":{}}`}, false, 0, `telegram: http 200: error_code 0`},
-		{"200 not json", notifytest.Fault{Status: 200, Body: `<html>captive portal</html>`}, false, 0, `telegram: http 200: unexpected answer: <html>captive portal</html>`},
-		{"echoes the token", notifytest.Fault{Status: 404, Body: `{"ok":false,"error_code":404,"description":"Not Found: /bot` + notifytest.TelegramToken + `/sendMessage"}`},
-			false, 0, "telegram: http 404: Not Found: /bot<redacted>/sendMessage"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r, n := newPair(t)
-			r.Script(tt.fault)
-			err := n.Notify(context.Background(), notifytest.SampleMessage())
-			if err == nil {
-				t.Fatal("Notify succeeded")
-			}
-			noSecrets(t, err, r)
-			retry, after := notify.Classify(err)
-			if retry != tt.wantRetry || after != tt.wantAfter {
-				t.Errorf("Classify = %v, %v; want %v, %v", retry, after, tt.wantRetry, tt.wantAfter)
-			}
-			if err.Error() != tt.wantText {
-				t.Errorf("error = %q, want %q", err, tt.wantText)
-			}
-		})
-	}
+	notifytest.RunAnswers(t, kind, []notifytest.Answer{
+		{Name: "rate limited", Fault: notifytest.Fault{Status: 429, Body: `{"ok":false,"error_code":429,"description":"Too Many Requests: retry after 34","parameters":{"retry_after":34}}`},
+			Retry: true, After: 34 * time.Second, Text: "telegram: http 429: Too Many Requests: retry after 34 (retry after 34s)"},
+		{Name: "rate limited, header only", Fault: notifytest.Fault{Status: 429, Header: map[string]string{"Retry-After": "9"}, Body: `{"ok":false,"error_code":429,"description":"Too Many Requests"}`},
+			Retry: true, After: 9 * time.Second, Text: "telegram: http 429: Too Many Requests (retry after 9s)"},
+		{Name: "bad gateway, html", Fault: notifytest.Fault{Status: 502, Body: "<html><title>502 Bad Gateway</title></html>"}, Retry: true, Text: "telegram: http 502: <html><title>502 Bad Gateway</title></html>"},
+		{Name: "internal", Fault: notifytest.Fault{Status: 500, Body: `{"ok":false,"error_code":500,"description":"Internal Server Error: restart"}`}, Retry: true, Text: "telegram: http 500: Internal Server Error: restart"},
+		{Name: "can't parse", Fault: notifytest.Fault{Status: 400, Body: `{"ok":false,"error_code":400,"description":"Bad Request: can't parse entities: Character '.' is reserved and must be escaped with the preceding '\\'"}`},
+			Text: `telegram: http 400: Bad Request: can't parse entities: Character '.' is reserved and must be escaped with the preceding '\'`},
+		{Name: "too long", Fault: notifytest.Fault{Status: 400, Body: `{"ok":false,"error_code":400,"description":"Bad Request: message is too long"}`}, Text: "telegram: http 400: Bad Request: message is too long"},
+		{Name: "migrated", Fault: notifytest.Fault{Status: 400, Body: `{"ok":false,"error_code":400,"description":"Bad Request: group chat was upgraded to a supergroup chat","parameters":{"migrate_to_chat_id":-1009876543210}}`},
+			Text: "telegram: http 400: the group became a supergroup: set chat_id to -1009876543210 (Bad Request: group chat was upgraded to a supergroup chat)"},
+		{Name: "unauthorized", Fault: notifytest.Fault{Status: 401, Body: `{"ok":false,"error_code":401,"description":"Unauthorized"}`}, Text: "telegram: http 401: Unauthorized"},
+		{Name: "kicked", Fault: notifytest.Fault{Status: 403, Body: `{"ok":false,"error_code":403,"description":"Forbidden: bot was kicked from the supergroup chat"}`}, Text: "telegram: http 403: Forbidden: bot was kicked from the supergroup chat"},
+		{Name: "200 without ok", Fault: notifytest.Fault{Status: 200, Body: `{"result":{}}`}, Text: `telegram: http 200: error_code 0`},
+		{Name: "200 not json", Fault: notifytest.Fault{Status: 200, Body: `<html>captive portal</html>`}, Text: `telegram: http 200: unexpected answer: <html>captive portal</html>`},
+		{Name: "echoes the token", Fault: notifytest.Fault{Status: 404, Body: `{"ok":false,"error_code":404,"description":"Not Found: /bot` + notifytest.TelegramToken + `/sendMessage"}`},
+			Text: "telegram: http 404: Not Found: /bot<redacted>/sendMessage"},
+	}, func(t *testing.T, f notifytest.Fault) ([]string, error) {
+		r, n := newPair(t)
+		r.Script(f)
+		return credentials(r), n.Notify(context.Background(), notifytest.SampleMessage())
+	})
 }
 
 // TestReceiverRejects checks the fake's own answers against the
@@ -163,7 +135,7 @@ func TestReceiverRejects(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := post(tt.url, tt.p)
-			noSecrets(t, err, r)
+			notifytest.NoSecrets(t, err, credentials(r)...)
 			if retry, _ := notify.Classify(err); err == nil || retry || err.Error() != tt.want {
 				t.Errorf("answer %v (retry %v), want %q", err, retry, tt.want)
 			}
@@ -175,10 +147,8 @@ func TestNotifyNetwork(t *testing.T) {
 	r, n := newPair(t)
 	r.Close()
 	err := n.Notify(context.Background(), notifytest.SampleMessage())
-	noSecrets(t, err, r)
-	if retry, _ := notify.Classify(err); !retry {
-		t.Errorf("closed server: Classify(%v) = permanent, want retryable", err)
-	}
+	notifytest.NoSecrets(t, err, credentials(r)...)
+	notifytest.WantError(t, err, kind, true, 0)
 }
 
 func TestNotifyHuge(t *testing.T) {
@@ -238,7 +208,7 @@ func TestNew(t *testing.T) {
 		{notify.Target{URL: base + "/sendMessage", ChatID: "1"}, "telegram: bot api url does not end in /bot<token>"},
 		{notify.Target{URL: base + "?x=secretXYZ", ChatID: "1"}, "telegram: bot api url does not end in /bot<token>"},
 		{notify.Target{URL: "api.telegram.org/bot1:secretXYZ", ChatID: "1"}, "telegram: bot api url is not"},
-		{notify.Target{URL: "https://api.telegram.org/bot1:secretXYZ%zz", ChatID: "1"}, "telegram: bot api url is not"},
+		{notify.Target{URL: "https://api.telegram.org/bot1:secretXYZ%zz", ChatID: "1"}, "telegram: bot api url does not parse"},
 	} {
 		_, err := New(tt.target, nil, nil)
 		if err == nil || !strings.HasPrefix(err.Error(), tt.want) || strings.Contains(err.Error(), "secretXYZ") {
@@ -325,6 +295,7 @@ func FuzzCheckAnswer(f *testing.F) {
 	f.Fuzz(func(t *testing.T, status int, retryAfter string, body []byte) {
 		r := &notify.Response{Status: status, Header: http.Header{"Retry-After": {retryAfter}}, Body: body}
 		err := checkAnswer(r, clock)
+		notifytest.CheckAnswer(t, kind, status, err)
 		var a answer
 		parsed := json.Unmarshal(body, &a) == nil
 		if ok := status >= 200 && status < 300 && parsed && a.OK; (err == nil) != ok {
@@ -333,15 +304,8 @@ func FuzzCheckAnswer(f *testing.F) {
 		if err == nil {
 			return
 		}
-		retry, after := notify.Classify(err)
-		if (status == 429 || status >= 500) && !(parsed && a.Parameters != nil && a.Parameters.MigrateToChatID != 0) && !retry {
+		if retry, _ := notify.Classify(err); (status == 429 || status >= 500) && !(parsed && a.Parameters != nil && a.Parameters.MigrateToChatID != 0) && !retry {
 			t.Fatalf("status %d: permanent", status)
-		}
-		if after < 0 || after > 24*time.Hour || !retry && after != 0 {
-			t.Fatalf("status %d: Classify = %v, %v", status, retry, after)
-		}
-		if s := err.Error(); strings.Contains(s, "://") || strings.Contains(s, "\n") || !strings.HasPrefix(s, "telegram: ") {
-			t.Fatalf("error text %q", s)
 		}
 	})
 }

@@ -38,7 +38,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -71,11 +70,9 @@ var (
 
 // Notifier posts messages to one endpoint.
 type Notifier struct {
-	url     string
-	secret  string
-	secrets []string
-	client  *http.Client
-	now     func() time.Time
+	ep     *notify.Endpoint
+	url    string
+	secret string
 }
 
 var _ notify.Notifier = (*Notifier)(nil)
@@ -84,24 +81,14 @@ var _ notify.Notifier = (*Notifier)(nil)
 // it is set. A nil client means http.DefaultClient and a nil now means
 // time.Now. The error never quotes the URL.
 func New(t notify.Target, client *http.Client, now func() time.Time) (*Notifier, error) {
-	u, err := url.Parse(t.URL)
-	if err != nil || u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
-		return nil, errors.New("webhook: url is not an absolute http(s) url")
-	}
-	if client == nil {
-		client = http.DefaultClient
-	}
-	if now == nil {
-		now = time.Now
-	}
-	secrets := []string{t.URL, u.RawQuery, t.Secret}
-	if p, ok := u.User.Password(); ok {
-		secrets = append(secrets, p)
+	ep, u, err := notify.NewEndpoint(kind, "url", t, client, now)
+	if err != nil {
+		return nil, err
 	}
 	if len(u.Path) > 1 {
-		secrets = append(secrets, u.Path)
+		ep.Hide(u.Path)
 	}
-	return &Notifier{url: t.URL, secret: t.Secret, secrets: secrets, client: client, now: now}, nil
+	return &Notifier{ep: ep, url: t.URL, secret: t.Secret}, nil
 }
 
 // body is the JSON a delivery carries.
@@ -121,18 +108,14 @@ func (n *Notifier) Notify(ctx context.Context, m *notify.Message) error {
 	if err != nil {
 		return notify.Permanent(kind, 0, "encode message: %v", err)
 	}
-	ts := n.now()
+	ts := n.ep.Now()
 	h := http.Header{}
 	h.Set(HeaderDelivery, m.ID)
 	h.Set(HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
 	if n.secret != "" {
 		h.Set(HeaderSignature, Sign(n.secret, ts, b))
 	}
-	resp, err := notify.Post(ctx, n.client, kind, n.url, "application/json", b, h)
-	if err == nil {
-		err = checkAnswer(resp, n.now())
-	}
-	return notify.Scrub(err, n.secrets...)
+	return n.ep.Send(ctx, n.url, "application/json", b, h, checkAnswer)
 }
 
 // checkAnswer sorts the endpoint's answer: 2xx is accepted, 429 and 5xx

@@ -32,17 +32,9 @@ func newPair(t *testing.T, secretOfReceiver, secretOfSender string) (*notifytest
 	return r, n
 }
 
-// noSecrets fails t when err's text names the URL or the secret.
-func noSecrets(t *testing.T, err error, r *notifytest.Webhook) {
-	t.Helper()
-	if err == nil {
-		return
-	}
-	for _, s := range []string{r.WebhookURL(), secret, notifytest.WebhookPath} {
-		if strings.Contains(err.Error(), s) {
-			t.Errorf("error %q contains a credential", err)
-		}
-	}
+// credentials are what no error may name: the URL and the secret.
+func credentials(r *notifytest.Webhook) []string {
+	return []string{r.WebhookURL(), secret, notifytest.WebhookPath}
 }
 
 func TestNotify(t *testing.T) {
@@ -120,7 +112,7 @@ func TestNotifyRejected(t *testing.T) {
 				t.Fatal(err)
 			}
 			err = n.Notify(context.Background(), notifytest.SampleMessage())
-			noSecrets(t, err, r)
+			notifytest.NoSecrets(t, err, credentials(r)...)
 			if retry, _ := notify.Classify(err); err == nil || retry || err.Error() != tt.want {
 				t.Errorf("Notify = %v (retry %v), want %q", err, retry, tt.want)
 			}
@@ -129,50 +121,28 @@ func TestNotifyRejected(t *testing.T) {
 }
 
 func TestNotifyAnswers(t *testing.T) {
-	tests := []struct {
-		name      string
-		fault     notifytest.Fault
-		wantRetry bool
-		wantAfter time.Duration
-		wantText  string
-	}{
-		{"bad request", notifytest.Fault{Status: 400, Body: "bad"}, false, 0, "webhook: http 400: bad"},
-		{"gone", notifytest.Fault{Status: 410}, false, 0, "webhook: http 410: (empty answer)"},
-		{"redirect", notifytest.Fault{Status: 304}, false, 0, "webhook: http 304: (empty answer)"},
-		{"rate limited", notifytest.Fault{Status: 429, Header: map[string]string{"Retry-After": "120"}}, true, 2 * time.Minute, "webhook: http 429: (empty answer) (retry after 2m0s)"},
-		{"server error", notifytest.Fault{Status: 500, Body: "boom"}, true, 0, "webhook: http 500: boom"},
-		{"unavailable", notifytest.Fault{Status: 503, Header: map[string]string{"Retry-After": clock.Add(30 * time.Second).Format(http.TimeFormat)}}, true, 30 * time.Second, "webhook: http 503: (empty answer) (retry after 30s)"},
-		{"echoes the secret", notifytest.Fault{Status: 401, Body: "bad key " + secret}, false, 0, "webhook: http 401: bad key <redacted>"},
-		{"echoes the path", notifytest.Fault{Status: 404, Body: "no " + notifytest.WebhookPath}, false, 0, "webhook: http 404: no <redacted>"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			r, n := newPair(t, secret, secret)
-			r.Script(tt.fault)
-			err := n.Notify(context.Background(), notifytest.SampleMessage())
-			if err == nil {
-				t.Fatal("Notify succeeded")
-			}
-			noSecrets(t, err, r)
-			retry, after := notify.Classify(err)
-			if retry != tt.wantRetry || after != tt.wantAfter {
-				t.Errorf("Classify = %v, %v; want %v, %v", retry, after, tt.wantRetry, tt.wantAfter)
-			}
-			if err.Error() != tt.wantText {
-				t.Errorf("error = %q, want %q", err, tt.wantText)
-			}
-		})
-	}
+	notifytest.RunAnswers(t, kind, []notifytest.Answer{
+		{Name: "bad request", Fault: notifytest.Fault{Status: 400, Body: "bad"}, Text: "webhook: http 400: bad"},
+		{Name: "gone", Fault: notifytest.Fault{Status: 410}, Text: "webhook: http 410: (empty answer)"},
+		{Name: "redirect", Fault: notifytest.Fault{Status: 304}, Text: "webhook: http 304: (empty answer)"},
+		{Name: "rate limited", Fault: notifytest.Fault{Status: 429, Header: map[string]string{"Retry-After": "120"}}, Retry: true, After: 2 * time.Minute, Text: "webhook: http 429: (empty answer) (retry after 2m0s)"},
+		{Name: "server error", Fault: notifytest.Fault{Status: 500, Body: "boom"}, Retry: true, Text: "webhook: http 500: boom"},
+		{Name: "unavailable", Fault: notifytest.Fault{Status: 503, Header: map[string]string{"Retry-After": clock.Add(30 * time.Second).Format(http.TimeFormat)}}, Retry: true, After: 30 * time.Second, Text: "webhook: http 503: (empty answer) (retry after 30s)"},
+		{Name: "echoes the secret", Fault: notifytest.Fault{Status: 401, Body: "bad key " + secret}, Text: "webhook: http 401: bad key <redacted>"},
+		{Name: "echoes the path", Fault: notifytest.Fault{Status: 404, Body: "no " + notifytest.WebhookPath}, Text: "webhook: http 404: no <redacted>"},
+	}, func(t *testing.T, f notifytest.Fault) ([]string, error) {
+		r, n := newPair(t, secret, secret)
+		r.Script(f)
+		return credentials(r), n.Notify(context.Background(), notifytest.SampleMessage())
+	})
 }
 
 func TestNotifyNetwork(t *testing.T) {
 	r, n := newPair(t, secret, secret)
 	r.Close()
 	err := n.Notify(context.Background(), notifytest.SampleMessage())
-	noSecrets(t, err, r)
-	if retry, _ := notify.Classify(err); !retry {
-		t.Errorf("closed server: Classify(%v) = permanent, want retryable", err)
-	}
+	notifytest.NoSecrets(t, err, credentials(r)...)
+	notifytest.WantError(t, err, kind, true, 0)
 }
 
 func TestNotifyHuge(t *testing.T) {
@@ -292,19 +262,6 @@ func FuzzCheckAnswer(f *testing.F) {
 	f.Add(400, "", []byte("see https://example.com/docs"))
 	f.Fuzz(func(t *testing.T, status int, retryAfter string, body []byte) {
 		r := &notify.Response{Status: status, Header: http.Header{"Retry-After": {retryAfter}}, Body: body}
-		err := checkAnswer(r, clock)
-		if (err == nil) != (status >= 200 && status < 300) {
-			t.Fatalf("status %d: err = %v", status, err)
-		}
-		if err == nil {
-			return
-		}
-		retry, after := notify.Classify(err)
-		if retry != (status == 429 || status >= 500) || after < 0 || after > 24*time.Hour || !retry && after != 0 {
-			t.Fatalf("status %d: Classify = %v, %v", status, retry, after)
-		}
-		if s := err.Error(); strings.Contains(s, "://") || strings.Contains(s, "\n") || !strings.HasPrefix(s, "webhook: ") {
-			t.Fatalf("error text %q", s)
-		}
+		notifytest.CheckStatusAnswer(t, kind, status, checkAnswer(r, clock))
 	})
 }

@@ -1,54 +1,34 @@
 package wecom
 
 import (
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf8"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/storefence/storefence/notify"
+	"github.com/storefence/storefence/notify/notifytest"
 )
 
 var now = time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)
 
 func TestParseAnswer(t *testing.T) {
-	tests := []struct {
-		name   string
-		status int
-		header http.Header
-		body   string
-		want   *notify.Error // nil: accepted
-	}{
-		{"ok", 200, nil, `{"errcode":0,"errmsg":"ok"}`, nil},
-		{"rate limit", 200, nil, `{"errcode":45009,"errmsg":"api freq out of limit"}`,
-			&notify.Error{Kind: kind, Retry: true, After: time.Minute, Status: 200, Reason: "errcode 45009: api freq out of limit"}},
-		{"rate limit with Retry-After", 200, http.Header{"Retry-After": {"90"}}, `{"errcode":45009,"errmsg":"api freq out of limit"}`,
-			&notify.Error{Kind: kind, Retry: true, After: 90 * time.Second, Status: 200, Reason: "errcode 45009: api freq out of limit"}},
-		{"bad key", 200, nil, `{"errcode":93000,"errmsg":"invalid webhook url, hint: [1700000000_1], from ip: 203.0.113.7, more info at https://open.work.weixin.qq.com/devtool/query?e=93000"}`,
-			&notify.Error{Kind: kind, Status: 200, Reason: "errcode 93000: invalid webhook url, hint: [1700000000_1], from ip: 203.0.113.7"}},
-		{"too long", 200, nil, `{"errcode":40058,"errmsg":"markdown.content exceed max length 4096. invalid Request Parameter, more info at https://x"}`,
-			&notify.Error{Kind: kind, Status: 200, Reason: "errcode 40058: markdown.content exceed max length 4096. invalid Request Parameter"}},
-		{"html", 200, nil, "<html>ok</html>", &notify.Error{Kind: kind, Status: 200, Reason: "unexpected answer: <html>ok</html>"}},
-		{"503", 503, http.Header{"Retry-After": {"7"}}, "busy", &notify.Error{Kind: kind, Retry: true, After: 7 * time.Second, Status: 503, Reason: "busy"}},
-		{"429", 429, nil, "", &notify.Error{Kind: kind, Retry: true, Status: 429, Reason: "(empty answer)"}},
-		{"404", 404, nil, "not found", &notify.Error{Kind: kind, Status: 404, Reason: "not found"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			err := parseAnswer(&notify.Response{Status: tt.status, Header: tt.header, Body: []byte(tt.body)}, now)
-			var got *notify.Error
-			if err != nil && !errors.As(err, &got) {
-				t.Fatalf("parseAnswer = %v, not a *notify.Error", err)
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("parseAnswer(%d, %q) mismatch (-want +got):\n%s", tt.status, tt.body, diff)
-			}
-		})
-	}
+	notifytest.RunParse(t, parseAnswer, now, []notifytest.ParseCase{
+		{Name: "ok", Status: 200, Body: `{"errcode":0,"errmsg":"ok"}`},
+		{Name: "rate limit", Status: 200, Body: `{"errcode":45009,"errmsg":"api freq out of limit"}`,
+			Want: &notify.Error{Kind: kind, Retry: true, After: time.Minute, Status: 200, Reason: "errcode 45009: api freq out of limit"}},
+		{Name: "rate limit with Retry-After", Status: 200, Header: http.Header{"Retry-After": {"90"}}, Body: `{"errcode":45009,"errmsg":"api freq out of limit"}`,
+			Want: &notify.Error{Kind: kind, Retry: true, After: 90 * time.Second, Status: 200, Reason: "errcode 45009: api freq out of limit"}},
+		{Name: "bad key", Status: 200, Body: `{"errcode":93000,"errmsg":"invalid webhook url, hint: [1700000000_1], from ip: 203.0.113.7, more info at https://open.work.weixin.qq.com/devtool/query?e=93000"}`,
+			Want: &notify.Error{Kind: kind, Status: 200, Reason: "errcode 93000: invalid webhook url, hint: [1700000000_1], from ip: 203.0.113.7"}},
+		{Name: "too long", Status: 200, Body: `{"errcode":40058,"errmsg":"markdown.content exceed max length 4096. invalid Request Parameter, more info at https://x"}`,
+			Want: &notify.Error{Kind: kind, Status: 200, Reason: "errcode 40058: markdown.content exceed max length 4096. invalid Request Parameter"}},
+		{Name: "html", Status: 200, Body: "<html>ok</html>", Want: &notify.Error{Kind: kind, Status: 200, Reason: "unexpected answer: <html>ok</html>"}},
+		{Name: "503", Status: 503, Header: http.Header{"Retry-After": {"7"}}, Body: "busy", Want: &notify.Error{Kind: kind, Retry: true, After: 7 * time.Second, Status: 503, Reason: "busy"}},
+		{Name: "429", Status: 429, Body: "", Want: &notify.Error{Kind: kind, Retry: true, Status: 429, Reason: "(empty answer)"}},
+		{Name: "404", Status: 404, Body: "not found", Want: &notify.Error{Kind: kind, Status: 404, Reason: "not found"}},
+	})
 }
 
 // FuzzParseAnswer checks that any answer is classified: accepted only
@@ -63,25 +43,7 @@ func FuzzParseAnswer(f *testing.F) {
 	f.Add(200, []byte("\xff\xfe{"), "-5")
 	f.Fuzz(func(t *testing.T, status int, body []byte, retryAfter string) {
 		r := &notify.Response{Status: status, Header: http.Header{"Retry-After": {retryAfter}}, Body: body}
-		err := parseAnswer(r, now)
-		if err == nil {
-			if status < 200 || status > 299 {
-				t.Fatalf("accepted with status %d", status)
-			}
-			return
-		}
-		var e *notify.Error
-		if !errors.As(err, &e) || e.Kind != kind {
-			t.Fatalf("parseAnswer = %#v, want a wecom *notify.Error", err)
-		}
-		retry, after := notify.Classify(err)
-		if after < 0 || after > 24*time.Hour || !retry && after != 0 {
-			t.Fatalf("Classify = %v, %v", retry, after)
-		}
-		s := err.Error()
-		if strings.Contains(s, "://") || strings.ContainsAny(s, "\n\r") || !utf8.ValidString(s) {
-			t.Fatalf("error text %q", s)
-		}
+		notifytest.CheckAnswer(t, kind, status, parseAnswer(r, now))
 	})
 }
 

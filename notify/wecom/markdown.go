@@ -63,29 +63,19 @@ var lookalike = strings.NewReplacer(
 
 // escape makes s one line of literal text.
 func escape(s string) string {
-	return lookalike.Replace(oneLine(s))
+	return lookalike.Replace(notify.OneLine(s))
 }
 
 // escapeText makes s literal lines; besides escape's replacements, a line
 // does not start a heading.
 func escapeText(s string) string {
-	var out []string
-	for _, line := range strings.Split(strings.ToValidUTF8(s, "\uFFFD"), "\n") {
-		line = strings.TrimSpace(strings.ReplaceAll(line, "\t", " "))
-		if line == "" {
-			continue
-		}
+	lines := notify.Lines(s)
+	for i, line := range lines {
 		line = lookalike.Replace(line)
 		if line[0] == '#' {
 			line = "＃" + line[1:]
 		}
-		out = append(out, line)
+		lines[i] = line
 	}
-	return strings.Join(out, "\n")
-}
-
-// oneLine replaces invalid UTF-8 and line breaks.
-func oneLine(s string) string {
-	s = strings.ToValidUTF8(s, "\uFFFD")
-	return strings.NewReplacer("\r\n", " ", "\n", " ", "\r", " ", "\t", " ").Replace(s)
+	return strings.Join(lines, "\n")
 }

@@ -14,8 +14,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/storefence/storefence/notify"
@@ -34,10 +32,8 @@ const rateLimitWait = time.Minute
 
 // Notifier sends messages to one WeCom group robot.
 type Notifier struct {
-	url    string
-	key    string
-	client *http.Client
-	now    func() time.Time
+	ep  *notify.Endpoint
+	url string
 }
 
 var _ notify.Notifier = (*Notifier)(nil)
@@ -47,12 +43,9 @@ var _ notify.Notifier = (*Notifier)(nil)
 // robots do not sign, so a t.Secret is a configuration mistake. The error
 // never quotes the URL.
 func New(t notify.Target, client *http.Client, now func() time.Time) (*Notifier, error) {
-	u, err := url.Parse(t.URL)
+	ep, u, err := notify.NewEndpoint(kind, "webhook url", t, client, now)
 	if err != nil {
-		return nil, errors.New("wecom: webhook url does not parse")
-	}
-	if u.Scheme != "https" && u.Scheme != "http" || u.Host == "" {
-		return nil, errors.New("wecom: webhook url is not an absolute http(s) url")
+		return nil, err
 	}
 	key := u.Query().Get("key")
 	if key == "" {
@@ -61,13 +54,8 @@ func New(t notify.Target, client *http.Client, now func() time.Time) (*Notifier,
 	if t.Secret != "" {
 		return nil, errors.New("wecom: a signing secret is set, but group robots do not sign")
 	}
-	if client == nil {
-		client = http.DefaultClient
-	}
-	if now == nil {
-		now = time.Now
-	}
-	return &Notifier{url: u.String(), key: key, client: client, now: now}, nil
+	ep.Hide(key)
+	return &Notifier{ep: ep, url: u.String()}, nil
 }
 
 type payload struct {
@@ -87,31 +75,8 @@ func (n *Notifier) Notify(ctx context.Context, m *notify.Message) error {
 	if m == nil {
 		return notify.Permanent(kind, 0, "no message")
 	}
-	body, err := json.Marshal(payload{MsgType: "markdown", Markdown: markdown{Content: render(m)}})
-	if err != nil {
-		return notify.Permanent(kind, 0, "encode message: %v", err)
-	}
-	resp, err := notify.Post(ctx, n.client, kind, n.url, "application/json; charset=utf-8", body, nil)
-	if err != nil {
-		return n.scrub(err)
-	}
-	return n.scrub(parseAnswer(resp, n.now()))
-}
-
-// scrub removes the robot's credentials from err's text, should a
-// receiver ever echo them.
-func (n *Notifier) scrub(err error) error {
-	var e *notify.Error
-	if !errors.As(err, &e) {
-		return err
-	}
-	c := *e
-	for _, s := range []string{n.url, n.key} {
-		if len(s) >= 8 {
-			c.Reason = strings.ReplaceAll(c.Reason, s, "<redacted>")
-		}
-	}
-	return &c
+	p := payload{MsgType: "markdown", Markdown: markdown{Content: render(m)}}
+	return n.ep.SendJSON(ctx, n.url, "application/json; charset=utf-8", p, parseAnswer)
 }
 
 // answer is WeCom's JSON reply.
@@ -120,49 +85,23 @@ type answer struct {
 	ErrMsg  string `json:"errmsg"`
 }
 
-// parseAnswer sorts WeCom's reply to a send: nil for errcode 0, and
-// otherwise a *notify.Error. 429 and 5xx are retried whatever the body;
-// an errcode decides the rest; an HTTP error without one goes by its
-// status; a 2xx without an errcode is permanent, as nothing says the
-// message was delivered and a retry is unlikely to fare better.
-func parseAnswer(r *notify.Response, now time.Time) error {
-	if r.Status == http.StatusTooManyRequests || r.Status >= 500 {
-		return notify.CheckStatus(kind, r, now)
-	}
-	var a answer
-	if err := json.Unmarshal(r.Body, &a); err != nil || a.ErrCode == nil {
-		if err := notify.CheckStatus(kind, r, now); err != nil {
-			return err
-		}
-		return notify.Permanent(kind, r.Status, "unexpected answer: %s", notify.Snippet(r.Body))
-	}
-	code := *a.ErrCode
-	switch code {
-	case 0:
-		if r.Status >= 200 && r.Status < 300 {
-			return nil
-		}
-		return notify.CheckStatus(kind, r, now)
-	case 45009: // api freq out of limit
-		after := notify.RetryAfter(r.Header, now)
-		if after == 0 {
-			after = rateLimitWait
-		}
-		return notify.Retryable(kind, r.Status, after, "errcode %d: %s", code, errmsg(a.ErrMsg))
-	default: // 93000 bad key, 40058 bad parameter, 40008 bad message type, ...
-		return notify.Permanent(kind, r.Status, "errcode %d: %s", code, errmsg(a.ErrMsg))
-	}
+// rules sort WeCom's replies. Its errmsg ends in a link ("..., more info
+// at https://open.work.weixin.qq.com/..."), cut from the reason.
+var rules = notify.CodeRules{
+	Kind:      kind,
+	Name:      "errcode",
+	RateLimit: []int64{45009}, // api freq out of limit
+	Wait:      rateLimitWait,
+	LinkIntro: "more info at",
 }
 
-// errmsg is WeCom's errmsg for an error's text, without the link it
-// appends ("..., more info at https://open.work.weixin.qq.com/..."):
-// notify.Snippet would withhold the whole message for it.
-func errmsg(s string) string {
-	if i := strings.Index(s, "://"); i >= 0 {
-		s = s[:strings.LastIndexAny(s[:i], " [(")+1]
-		s = strings.TrimRight(s, " ,;:[(")
-		s = strings.TrimSuffix(s, "more info at")
-		s = strings.TrimRight(s, " ,;:")
+// parseAnswer sorts WeCom's reply to a send as rules do: nil for errcode
+// 0, retryable for the rate limit, 429 and 5xx, permanent for the rest
+// (93000 bad key, 40058 bad parameter, 40008 bad message type, ...).
+func parseAnswer(r *notify.Response, now time.Time) error {
+	var a answer
+	if json.Unmarshal(r.Body, &a) != nil {
+		a.ErrCode = nil
 	}
-	return notify.Snippet([]byte(s))
+	return rules.Check(r, now, a.ErrCode, a.ErrMsg)
 }

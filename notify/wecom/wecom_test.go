@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strings"
 	"testing"
@@ -35,7 +34,7 @@ func TestNew(t *testing.T) {
 		got := ""
 		if err != nil {
 			got = err.Error()
-			checkNoCredentials(t, err, tt.url, key, tt.secret)
+			notifytest.NoSecrets(t, err, tt.url, key, tt.secret)
 		}
 		if got != tt.wantErr {
 			t.Errorf("New(%q) error = %q, want %q", tt.url, got, tt.wantErr)
@@ -149,34 +148,12 @@ func TestNotify(t *testing.T) {
 				t.Fatal(err)
 			}
 			err = n.Notify(context.Background(), tt.msg)
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("Notify error = %v, want error %v (rejected: %q)", err, tt.wantErr, w.Rejected())
-			}
-			if err != nil {
-				checkNoCredentials(t, err, webhook, w.Key, "ffffffff-ffff-ffff-ffff-ffffffffffff")
-				var e *notify.Error
-				if !errors.As(err, &e) || e.Kind != "wecom" {
-					t.Errorf("error %v is not a wecom *notify.Error", err)
-				}
-				retry, after := notify.Classify(err)
-				if retry != tt.wantRetry || after != tt.wantAfter {
-					t.Errorf("Classify(%v) = %v, %v, want %v, %v", err, retry, after, tt.wantRetry, tt.wantAfter)
-				}
-			}
-			if diff := cmp.Diff(tt.wantReject, w.Rejected()); diff != "" {
-				t.Errorf("rejections mismatch (-want +got):\n%s", diff)
-			}
-			acc := w.Accepted()
-			if tt.wantErr {
-				if len(acc) != 0 {
-					t.Errorf("accepted %d messages, want none", len(acc))
-				}
+			want := notifytest.Outcome{Err: tt.wantErr, Retry: tt.wantRetry, After: tt.wantAfter, Rejected: tt.wantReject}
+			got := notifytest.CheckOutcome(t, &w.Receiver, "wecom", err, want, webhook, w.Key, "ffffffff-ffff-ffff-ffff-ffffffffffff")
+			if got == nil {
 				return
 			}
-			if len(acc) != 1 {
-				t.Fatalf("accepted %d messages, want 1", len(acc))
-			}
-			if diff := cmp.Diff(tt.wantText, acc[0].Text); diff != "" {
+			if diff := cmp.Diff(tt.wantText, got.Text); diff != "" {
 				t.Errorf("text mismatch (-want +got):\n%s", diff)
 			}
 		})
@@ -192,10 +169,8 @@ func TestNotifyUnreachable(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = n.Notify(context.Background(), alert())
-	if retry, _ := notify.Classify(err); err == nil || !retry {
-		t.Fatalf("Notify to a closed server = %v, want a retryable error", err)
-	}
-	checkNoCredentials(t, err, webhook, notifytest.WeComKey)
+	notifytest.WantError(t, err, "wecom", true, 0)
+	notifytest.NoSecrets(t, err, webhook, notifytest.WeComKey)
 }
 
 // TestTruncation sends messages far over MaxMarkdown, in English and
@@ -278,16 +253,6 @@ func TestReceiverLimit(t *testing.T) {
 		}
 		if resp.StatusCode != http.StatusOK || a.ErrCode != want {
 			t.Errorf("%d bytes: HTTP %d errcode %d, want HTTP 200 errcode %d", n, resp.StatusCode, a.ErrCode, want)
-		}
-	}
-}
-
-// checkNoCredentials fails when err's text contains any of creds.
-func checkNoCredentials(t *testing.T, err error, creds ...string) {
-	t.Helper()
-	for _, c := range creds {
-		if c != "" && strings.Contains(err.Error(), c) {
-			t.Errorf("error %q contains the credential %q", err, c)
 		}
 	}
 }

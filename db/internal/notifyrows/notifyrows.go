@@ -169,12 +169,13 @@ func CheckAck(a db.Ack, now time.Time) (Ack, error) {
 	return Ack{Finding: a.Finding, By: a.By, Reason: a.Reason, Until: a.Until.UnixNano(), CreatedAt: a.CreatedAt.UnixNano()}, nil
 }
 
-// StateColumns, MessageColumns and AckColumns are what the Scan functions
-// read, in order.
+// StateColumns, MessageColumns, AckColumns and StatsColumns are what the
+// Scan functions read, in order.
 const (
 	StateColumns   = "id, signal, severity, value, stores, open, version, opened_at, changed_at, reminded_at"
 	MessageColumns = "id, key, channel, payload, created_at, next_at, attempts, state, last_error, done_at"
 	AckColumns     = "finding, until, acked_by, reason, created_at"
+	StatsColumns   = "state, count(*), min(created_at)" // of the outbox, grouped by state
 )
 
 // ScanStates reads rows of StateColumns.
@@ -227,6 +228,30 @@ func ScanAcks(rows groupcommit.Rows) ([]db.Ack, error) {
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// ScanStats reads rows of StatsColumns, grouped by state.
+func ScanStats(rows groupcommit.Rows) (db.OutboxStats, error) {
+	var st db.OutboxStats
+	for rows.Next() {
+		var state string
+		var n, oldest int64
+		if err := rows.Scan(&state, &n, &oldest); err != nil {
+			return db.OutboxStats{}, err
+		}
+		switch state {
+		case db.OutboxPending:
+			st.Pending, st.OldestPending = n, groupcommit.Time(oldest)
+		case db.OutboxSent:
+			st.Sent = n
+		case db.OutboxDead:
+			st.Dead = n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return db.OutboxStats{}, err
+	}
+	return st, nil
 }
 
 func nullTime(t time.Time) *int64 {
