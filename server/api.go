@@ -59,18 +59,31 @@ func (s *Server) input(ctx context.Context, buf []policy.Sighting) (*policy.Inpu
 // refreshHistory re-reads the history from the database unless it was read
 // less than maxAge ago (0: read it only if it never was).
 func (s *Server) refreshHistory(ctx context.Context, maxAge time.Duration) error {
+	_, err := s.refreshHistoryIf(ctx, maxAge)
+	return err
+}
+
+// refreshHistoryIf is refreshHistory, also reporting whether it read.
+func (s *Server) refreshHistoryIf(ctx context.Context, maxAge time.Duration) (bool, error) {
 	s.loadMu.Lock()
 	defer s.loadMu.Unlock()
 	if !s.loadedAt.IsZero() && (maxAge == 0 || time.Since(s.loadedAt) < maxAge) {
-		return nil
+		return false, nil
 	}
 	start := time.Now()
 	if err := s.hist.load(ctx, s.db); err != nil {
-		return err
+		return false, err
 	}
-	s.loadedAt = time.Now()
+	s.loadedAt, s.readAt = time.Now(), start
 	s.log.Debug().Dur("took", s.loadedAt.Sub(start)).Msg("history read from the database")
-	return nil
+	return true, nil
+}
+
+// historyReadAt is when the last whole read of the history started.
+func (s *Server) historyReadAt() time.Time {
+	s.loadMu.Lock()
+	defer s.loadMu.Unlock()
+	return s.readAt
 }
 
 // handleAudit is GET /api/v1/audit[?now=RFC3339]: storefence.audit/v1.

@@ -14,8 +14,9 @@ import (
 // its end. A large history is thus re-evaluated less often, and ingest keeps
 // its latency.
 const (
-	minEvalGap = 2 * time.Second
-	evalShare  = 0.2
+	minStaleRefresh = 30 * time.Second // the most often a stale view makes the history be re-read
+	minEvalGap      = 2 * time.Second
+	evalShare       = 0.2
 )
 
 // requestEvaluation asks for an evaluation soon; requests coalesce.
@@ -36,7 +37,7 @@ func (s *Server) evaluator(ctx context.Context) {
 		s.log.Error().Err(err).Msg("evaluate schedule") // Validate prevents this
 		return
 	}
-	next := sched.Next(s.now())
+	next := sched.Next(time.Now()) // the schedule runs on the wall clock; s.now is the evaluation's "as of"
 	var lastEnd, lastPrune time.Time
 	var buf []policy.Sighting // reused by every evaluation
 	var lastTook time.Duration
@@ -47,7 +48,7 @@ func (s *Server) evaluator(ctx context.Context) {
 			timer.Stop()
 			return
 		case <-timer.C:
-			next = sched.Next(s.now())
+			next = sched.Next(time.Now())
 			if r := time.Duration(s.cfg.HistoryRefresh); r > 0 {
 				if err := s.refreshHistory(ctx, r); err != nil && ctx.Err() == nil {
 					s.log.Error().Err(err).Msg("re-reading the history failed; evaluating what is in memory")
@@ -87,8 +88,15 @@ func (s *Server) evaluateOnce(ctx context.Context, buf []policy.Sighting) []poli
 		return buf
 	}
 	s.metrics.evaluated(a, time.Since(start))
-	if s.onEval != nil {
-		s.onEval(ctx, a)
+	if s.onEval != nil && s.onEval(ctx, a, s.historyReadAt()) {
+		// The notifier saw a finding gone that changed after this history
+		// was read: it may only be missing from an old view. Read again
+		// and evaluate again.
+		if read, err := s.refreshHistoryIf(ctx, minStaleRefresh); err != nil {
+			s.log.Error().Err(err).Msg("re-reading the history failed")
+		} else if read {
+			s.requestEvaluation()
+		}
 	}
 	return buf
 }

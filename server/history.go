@@ -66,55 +66,58 @@ func (h *history) shardOf(k historyKey) int {
 func (h *history) fold(in *db.Ingest) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if h.loading {
-		h.sinceLoad = append(h.sinceLoad, in)
+	if h.loading { // what folding needs, not the raw body
+		h.sinceLoad = append(h.sinceLoad, &db.Ingest{Report: in.Report, Observed: in.Observed})
 	}
 	h.foldLocked(h.agents, in)
 }
 
-// foldLocked folds in into agents and the shards; h.mu is held, so that a
-// load's swap and replay never interleave with a fold.
+// foldLocked folds in into agents and the live shards; h.mu is held, so
+// that a load's swap never interleaves with a fold.
 func (h *history) foldLocked(agents map[string]policy.AgentState, in *db.Ingest) {
-	r := in.Report
-	t := r.CollectedAt.UTC()
-	if st, ok := agents[r.Agent]; !ok || !t.Before(st.LastSeen) {
-		agents[r.Agent] = *policy.StateOf(r)
-	}
-	h.foldSightings(in)
+	foldAgent(agents, in)
+	h.each(in, func(i int, k historyKey, s policy.Sighting) {
+		sh := &h.shards[i]
+		sh.mu.Lock()
+		upsert(sh.m, k, s)
+		sh.mu.Unlock()
+	})
 }
 
-func (h *history) foldSightings(in *db.Ingest) {
+func foldAgent(agents map[string]policy.AgentState, in *db.Ingest) {
+	r := in.Report
+	if st, ok := agents[r.Agent]; !ok || !r.CollectedAt.UTC().Before(st.LastSeen) {
+		agents[r.Agent] = *policy.StateOf(r)
+	}
+}
+
+// each calls f with the shard, key and a first sighting of every distinct
+// observation of in.
+func (h *history) each(in *db.Ingest, f func(shard int, k historyKey, s policy.Sighting)) {
 	r := in.Report
 	t := r.CollectedAt.UTC()
-	var stores []string
-	var storesKey string
+	stores := slices.Sorted(slices.Values(r.Stores))
+	storesKey := strings.Join(stores, ",")
 	seen := make(map[policy.Observed]bool, len(in.Observed))
 	for _, o := range in.Observed {
 		if seen[o] {
 			continue
 		}
 		seen[o] = true
-		if stores == nil {
-			stores = slices.Sorted(slices.Values(r.Stores))
-			storesKey = strings.Join(stores, ",")
-		}
 		k := historyKey{r.Agent, storesKey, o.Signal, o.Value}
-		sh := &h.shards[h.shardOf(k)]
-		sh.mu.Lock()
-		s := sh.m[k]
-		if s == nil {
-			s = &policy.Sighting{Agent: r.Agent, Stores: stores, Signal: o.Signal, Value: o.Value, FirstSeen: t, LastSeen: t}
-			sh.m[k] = s
-		}
-		s.Count++
-		if t.Before(s.FirstSeen) {
-			s.FirstSeen = t
-		}
-		if t.After(s.LastSeen) {
-			s.LastSeen = t
-		}
-		sh.mu.Unlock()
+		f(h.shardOf(k), k, policy.Sighting{Agent: r.Agent, Stores: stores, Signal: o.Signal, Value: o.Value, FirstSeen: t, LastSeen: t})
 	}
+}
+
+// upsert counts s (a first sighting) into m.
+func upsert(m map[historyKey]*policy.Sighting, k historyKey, s policy.Sighting) {
+	cur := m[k]
+	if cur == nil {
+		cur = &s
+		cur.Count = 0
+		m[k] = cur
+	}
+	cur.Saw(s.LastSeen)
 }
 
 // load replaces the history with what the database holds, then folds the
@@ -152,15 +155,17 @@ func (h *history) load(ctx context.Context, d db.DB) error {
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	// What this server stored while the database was read may be missing
+	// from what was read: fold it again (see the type's comment on counts),
+	// before the swap, so that no copy ever sees the history without it.
+	for _, in := range h.sinceLoad {
+		foldAgent(byAgent, in)
+		h.each(in, func(i int, k historyKey, s policy.Sighting) { upsert(fresh[i], k, s) })
+	}
 	for i := range h.shards {
 		h.shards[i].mu.Lock()
 		h.shards[i].m = fresh[i]
 		h.shards[i].mu.Unlock()
-	}
-	// What this server stored while the database was read may be missing
-	// from what was read: fold it again (see the type's comment on counts).
-	for _, in := range h.sinceLoad {
-		h.foldLocked(byAgent, in)
 	}
 	h.agents = byAgent
 	h.loaded = true

@@ -2,6 +2,7 @@ package server
 
 import (
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -54,7 +55,9 @@ func (s *Server) ingest(w http.ResponseWriter, r *http.Request) (int, string) {
 	if code != 0 {
 		return code, reason
 	}
-	inserted, err := s.db.PutReport(r.Context(), in)
+	// Not cancelled with the request: a batch may commit the report after
+	// the client gave up, and then it must reach the history too.
+	inserted, err := s.db.PutReport(context.WithoutCancel(r.Context()), in)
 	if err != nil {
 		s.log.Error().Err(err).Str("agent", in.Report.Agent).Msg("storing a report failed")
 		w.Header().Set("Retry-After", "5")

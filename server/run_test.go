@@ -94,7 +94,7 @@ func TestTLSWithPinnedCA(t *testing.T) {
 func TestEvaluatesAfterIngest(t *testing.T) {
 	f := newFixture(t, func(c *config.Server) { c.Listen = "127.0.0.1:0"; c.Evaluate = "@every 1h" }, "vps-a", "vps-b")
 	evaluated := make(chan int, 16)
-	f.srv.onEval = func(_ context.Context, a *policy.Audit) { evaluated <- len(a.Findings) }
+	f.srv.onEval = func(_ context.Context, a *policy.Audit, _ time.Time) bool { evaluated <- len(a.Findings); return false }
 	runServer(t, f)
 	<-evaluated // the one after start
 	f.post(t, f.tokens["vps-a"], mustJSON(rep("r1", "vps-a", []string{"shop-a"}, "203.0.113.7")), nil)

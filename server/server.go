@@ -42,8 +42,11 @@ type Options struct {
 	Now    func() time.Time      // the clock; time.Now when nil
 	Reg    prometheus.Registerer // where metrics go; a new registry when nil
 	// OnEvaluate, when set, is called with every periodic or post-ingest
-	// evaluation (the notifier hooks in here).
-	OnEvaluate func(context.Context, *policy.Audit)
+	// evaluation and when the history it came from was last read whole
+	// from the database (the notifier hooks in here). When it returns true
+	// the server re-reads the history (at most every minStaleRefresh) and
+	// evaluates again.
+	OnEvaluate func(ctx context.Context, a *policy.Audit, historyReadAt time.Time) (stale bool)
 }
 
 // Server serves the HTTP API. Create it with New.
@@ -58,11 +61,12 @@ type Server struct {
 	inputs  atomic.Pointer[Inputs]
 	metrics *metrics
 	gather  prometheus.Gatherer
-	onEval  func(context.Context, *policy.Audit)
+	onEval  func(context.Context, *policy.Audit, time.Time) bool
 	hist    *history
 
 	loadMu   sync.Mutex // serialises history loads
 	loadedAt time.Time  // when the history was last read from the database
+	readAt   time.Time  // when that read started: what it holds is at least as new
 
 	limMu    sync.Mutex
 	limiters map[string]*rate.Limiter

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"fmt"
 	"net/http"
 	"os"
@@ -27,9 +28,11 @@ func newDispatcher(cfg *config.Server, d db.DB, log zerolog.Logger, reg promethe
 		return nil, err
 	}
 	host, _ := os.Hostname()
+	var nonce [4]byte
+	rand.Read(nonce[:])
 	return dispatch.New(dispatch.Options{
 		DB: d, Channels: chans, RepeatInterval: time.Duration(cfg.Notify.RepeatInterval), Digest: cfg.Notify.Digest,
-		Log: log.With().Str("component", "notify").Logger(), Reg: reg, Owner: fmt.Sprintf("%s/%d", host, os.Getpid()),
+		Log: log.With().Str("component", "notify").Logger(), Reg: reg, Owner: fmt.Sprintf("%s/%d/%x", host, os.Getpid(), nonce), // containers share host names and pid 1
 	})
 }
 

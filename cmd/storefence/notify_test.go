@@ -332,7 +332,11 @@ notify:
 	}
 	evals := new(evalRecorder)
 	srv, err := server.New(server.Options{Config: cfg, DB: d, Load: inputsLoader(cfg), Log: zerolog.Nop(), Reg: reg,
-		OnEvaluate: func(ctx context.Context, a *policy.Audit) { disp.OnEvaluate(ctx, a); evals.add(a) }})
+		OnEvaluate: func(ctx context.Context, a *policy.Audit, asOf time.Time) bool {
+			stale := disp.OnEvaluate(ctx, a, asOf)
+			evals.add(a)
+			return stale
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -399,7 +403,7 @@ notify:
 	if err != nil {
 		t.Fatal(err)
 	}
-	disp.OnEvaluate(ctx, again)
+	disp.OnEvaluate(ctx, again, time.Now())
 	if got := outbox(); got != 1 {
 		t.Errorf("%d messages queued after evaluating again, want still 1", got)
 	}

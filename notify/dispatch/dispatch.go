@@ -160,29 +160,33 @@ func New(opt Options) (*Dispatcher, error) {
 	return d, nil
 }
 
-// OnEvaluate takes one evaluation's audit: in one transaction with the
-// stored finding states it queues the messages the changes call for. It is
-// the server's OnEvaluate hook; errors are logged (the next evaluation
-// computes the same changes again, so nothing is lost).
-func (d *Dispatcher) OnEvaluate(ctx context.Context, a *policy.Audit) {
+// OnEvaluate takes one evaluation's audit, computed from a history last
+// read whole from the database at asOf: in one transaction with the stored
+// finding states it queues the messages the changes call for. It returns
+// true when a finding may have resolved but the history is older than the
+// finding's last change: the caller should re-read it and evaluate again.
+// It is the server's OnEvaluate hook; errors are logged (the next
+// evaluation computes the same changes again, so nothing is lost).
+func (d *Dispatcher) OnEvaluate(ctx context.Context, a *policy.Audit, asOf time.Time) (stale bool) {
 	d.last.Store(a)
-	n, err := d.enqueueChanges(ctx, a)
+	n, stale, err := d.enqueueChanges(ctx, a, asOf)
 	if err != nil {
 		if ctx.Err() == nil {
 			d.log.Error().Err(err).Msg("queueing notifications failed; the next evaluation retries")
 		}
-		return
+		return false
 	}
 	if n > 0 {
 		d.kickAll()
 	}
+	return stale
 }
 
-func (d *Dispatcher) enqueueChanges(ctx context.Context, a *policy.Audit) (int, error) {
+func (d *Dispatcher) enqueueChanges(ctx context.Context, a *policy.Audit, asOf time.Time) (queued int, stale bool, err error) {
 	now := d.clock.Now()
-	var queued int
-	err := d.opt.DB.NotifyTransition(ctx, func(prev []db.FindingState, acks []db.Ack) ([]db.FindingState, []db.OutboxMessage, error) {
-		next, changes := transition(prev, acks, a, now, d.opt.RepeatInterval)
+	err = d.opt.DB.NotifyTransition(ctx, func(prev []db.FindingState, acks []db.Ack) ([]db.FindingState, []db.OutboxMessage, error) {
+		next, changes, st := transition(prev, acks, a, now, asOf, d.opt.RepeatInterval)
+		stale = st
 		var msgs []db.OutboxMessage
 		for _, ch := range d.channels {
 			var mine []Change
@@ -210,7 +214,7 @@ func (d *Dispatcher) enqueueChanges(ctx context.Context, a *policy.Audit) (int, 
 		queued = len(msgs)
 		return next, msgs, nil
 	})
-	return queued, err
+	return queued, stale, err
 }
 
 func outboxMessage(channel, key string, m *notify.Message, now time.Time) (db.OutboxMessage, error) {
@@ -261,6 +265,9 @@ func (d *Dispatcher) sendLoop(ctx context.Context, s *sender) {
 			continue
 		}
 		wait, err := d.sendOne(ctx, s)
+		if ctx.Err() != nil {
+			return
+		}
 		kick := s.kick // an idle sender wakes for new messages...
 		if s.backoff > 0 {
 			kick = nil // ...a backing-off one does not: the receiver asked for quiet
@@ -293,12 +300,13 @@ func (d *Dispatcher) sendOne(ctx context.Context, s *sender) (time.Duration, err
 		return 0, d.dead(ctx, s, om, attempts, "unreadable message: "+err.Error())
 	}
 	m.ID, m.Keyword = om.Key, s.Keyword
+	// A send once started is finished and recorded even when the server is
+	// shutting down (bounded by the send timeout): a message the receiver
+	// took must not be sent again after the restart.
+	ctx = context.WithoutCancel(ctx)
 	sctx, cancel := context.WithTimeout(ctx, min(sendTimeout, d.opt.Lease/2))
 	err = s.Notifier.Notify(sctx, &m)
 	cancel()
-	if ctx.Err() != nil {
-		return 0, ctx.Err() // shutting down: the lease runs out and another try follows
-	}
 	now = d.clock.Now()
 	s.limiter.record(now)
 	if err == nil {

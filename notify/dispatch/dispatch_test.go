@@ -153,8 +153,8 @@ func TestLifecycle(t *testing.T) {
 	)
 	ctx := context.Background()
 	a := audit(finding("f1", policy.High, "a", "b"), finding("f2", policy.Critical, "c", "d"))
-	disp.OnEvaluate(ctx, a)
-	disp.OnEvaluate(ctx, a) // nothing new
+	disp.OnEvaluate(ctx, a, fresh)
+	disp.OnEvaluate(ctx, a, fresh) // nothing new
 	drain(t, disp)
 	if diff := cmp.Diff([]string{"storefence: OPENED 2"}, titles(all.messages())); diff != "" {
 		t.Errorf("all (-want +got):\n%s", diff)
@@ -172,8 +172,8 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("store-c is zh-CN, got %q", ms[0].Title)
 	}
 
-	disp.OnEvaluate(ctx, audit(finding("f2", policy.Critical, "c", "d")))
-	disp.OnEvaluate(ctx, audit(finding("f2", policy.Critical, "c", "d")))
+	disp.OnEvaluate(ctx, audit(finding("f2", policy.Critical, "c", "d")), fresh)
+	disp.OnEvaluate(ctx, audit(finding("f2", policy.Critical, "c", "d")), fresh)
 	drain(t, disp)
 	if diff := cmp.Diff([]string{"storefence: OPENED 2", "storefence: RESOLVED 1"}, titles(all.messages())); diff != "" {
 		t.Errorf("all after f1 resolved (-want +got):\n%s", diff)
@@ -183,7 +183,7 @@ func TestLifecycle(t *testing.T) {
 	}
 
 	clk.After(24 * time.Hour)
-	disp.OnEvaluate(ctx, audit(finding("f2", policy.Critical, "c", "d")))
+	disp.OnEvaluate(ctx, audit(finding("f2", policy.Critical, "c", "d")), fresh)
 	drain(t, disp)
 	if ms := crit.messages(); len(ms) != 2 || ms[1].Kind != "reminder" {
 		t.Errorf("crit after 24 h: %q, want a reminder", titles(ms))
@@ -200,7 +200,7 @@ func TestAckMutes(t *testing.T) {
 	if err := d.PutAck(ctx, db.Ack{Finding: "f1", Until: t0.Add(time.Hour), By: "ops", Reason: "moving the VPS today", CreatedAt: t0}); err != nil {
 		t.Fatal(err)
 	}
-	disp.OnEvaluate(ctx, audit(finding("f1", policy.High, "a", "b"), finding("f2", policy.High, "c", "d")))
+	disp.OnEvaluate(ctx, audit(finding("f1", policy.High, "a", "b"), finding("f2", policy.High, "c", "d")), fresh)
 	drain(t, disp)
 	if ms := r.messages(); len(ms) != 1 || strings.Contains(ms[0].Plain(), "f1") {
 		t.Errorf("with f1 acked: %q", titles(ms))
@@ -224,7 +224,7 @@ func TestOutageScript(t *testing.T) {
 	}}
 	disp := newDispatcher(t, d, clk, Channel{Name: "c", Kind: "slack", Language: "en", Notifier: r, MinSeverity: policy.Low})
 	ctx := context.Background()
-	disp.OnEvaluate(ctx, audit(finding("f1", policy.High, "a", "b")))
+	disp.OnEvaluate(ctx, audit(finding("f1", policy.High, "a", "b")), fresh)
 	drain(t, disp)
 	if n := len(r.messages()); n != 1 {
 		t.Fatalf("%d deliveries, want 1", n)
@@ -243,7 +243,7 @@ func TestOutageScript(t *testing.T) {
 		t.Errorf("sent: %+v, want one after 5 attempts", sent)
 	}
 
-	disp.OnEvaluate(ctx, audit()) // f1 resolves; the receiver now refuses for good
+	disp.OnEvaluate(ctx, audit(), fresh) // f1 resolves; the receiver now refuses for good
 	drain(t, disp)
 	dead, _ := d.OutboxMessages(ctx, "c", db.OutboxDead, 0)
 	if len(dead) != 1 || !strings.Contains(dead[0].LastError, "300005") {
@@ -263,7 +263,7 @@ func TestExpiry(t *testing.T) {
 	}
 	disp := newDispatcher(t, d, clk, Channel{Name: "c", Kind: "webhook", Language: "en", Notifier: r, MinSeverity: policy.Low})
 	ctx := context.Background()
-	disp.OnEvaluate(ctx, audit(finding("f1", policy.High, "a", "b")))
+	disp.OnEvaluate(ctx, audit(finding("f1", policy.High, "a", "b")), fresh)
 	drain(t, disp)
 	dead, _ := d.OutboxMessages(ctx, "c", db.OutboxDead, 0)
 	if len(dead) != 1 {
@@ -296,7 +296,7 @@ func TestNoSecretsInLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	disp.OnEvaluate(context.Background(), audit(finding("f1", policy.High, "a", "b")))
+	disp.OnEvaluate(context.Background(), audit(finding("f1", policy.High, "a", "b")), fresh)
 	drain(t, disp)
 	if logs.Len() == 0 || strings.Contains(logs.String(), "SECRET-TOKEN") || strings.Contains(logs.String(), "access_token") {
 		t.Errorf("logs:\n%s", logs.String())
@@ -319,7 +319,7 @@ func TestTemplate(t *testing.T) {
 		Channel{Name: "good", Kind: "webhook", Language: "en", Notifier: good, Template: mustTemplate(t, "{{len .Changes}} change(s)\n{{range .Changes}}{{.Signal}} {{.Value}} {{.Stores}}\n{{end}}")},
 		Channel{Name: "bad", Kind: "webhook", Language: "en", Notifier: bad, Template: mustTemplate(t, "{{.Nope}}")},
 	)
-	disp.OnEvaluate(context.Background(), audit(finding("f1", policy.High, "a", "b")))
+	disp.OnEvaluate(context.Background(), audit(finding("f1", policy.High, "a", "b")), fresh)
 	drain(t, disp)
 	if ms := good.messages(); len(ms) != 1 || ms[0].Title != "1 change(s)" || ms[0].Sections[0].Text != "public_ip 203.0.*.* [a b]" {
 		b, _ := json.Marshal(ms)

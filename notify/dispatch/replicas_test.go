@@ -58,7 +58,7 @@ func TestReplicasSendOnce(t *testing.T) {
 		var ew sync.WaitGroup
 		for _, disp := range disps {
 			ew.Add(1)
-			go func() { defer ew.Done(); disp.OnEvaluate(ctx, a) }()
+			go func() { defer ew.Done(); disp.OnEvaluate(ctx, a, fresh) }()
 		}
 		ew.Wait()
 	}

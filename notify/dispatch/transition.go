@@ -33,11 +33,19 @@ type Change struct {
 	Acked    bool // muted by an ack: recorded, not sent
 }
 
-// transition compares the audit with the stored states. It returns every
-// state to store (changed ones only) and the changes to notify, sorted by
-// severity (highest first), then finding id. Exempted findings count as
-// absent: they do not notify, and an exemption resolves an open one.
-func transition(prev []db.FindingState, acks []db.Ack, a *policy.Audit, now time.Time, repeat time.Duration) ([]db.FindingState, []Change) {
+// transition compares the audit with the stored states, which hold what
+// the channels were told. It returns the states to store (changed ones
+// only) and the changes to notify, sorted by severity (highest first), then
+// finding id. Exempted findings count as absent: they do not notify, and an
+// exemption resolves an open one. A store leaving a finding, or its
+// severity easing, is not worth a message and leaves the state as told, so
+// that the resolution later reaches every channel the opening reached.
+//
+// asOf is when the audit's history was last read whole from the database:
+// a finding changed after that (by this replica's own ingests, or another
+// replica's) may be missing from the audit only because this view is old,
+// so it is not resolved; stale reports that, and the caller re-reads.
+func transition(prev []db.FindingState, acks []db.Ack, a *policy.Audit, now, asOf time.Time, repeat time.Duration) (next []db.FindingState, changes []Change, stale bool) {
 	byID := make(map[string]db.FindingState, len(prev))
 	for _, p := range prev {
 		byID[p.ID] = p
@@ -48,12 +56,12 @@ func transition(prev []db.FindingState, acks []db.Ack, a *policy.Audit, now time
 			acked[k.Finding] = true
 		}
 	}
-	var next []db.FindingState
-	var changes []Change
 	current := map[string]bool{}
+	exempted := map[string]bool{} // in the view, so surely resolved, however old the view
 	for i := range a.Findings {
 		f := &a.Findings[i]
 		if f.Exempted {
+			exempted[f.ID] = true
 			continue
 		}
 		current[f.ID] = true
@@ -76,10 +84,7 @@ func transition(prev []db.FindingState, acks []db.Ack, a *policy.Audit, now time
 			changes = append(changes, Change{Kind: Reminder, State: st, Evidence: f.Evidence, Acked: acked[f.ID]})
 			continue
 		default:
-			if !slices.Equal(p.Stores, st.Stores) || p.Severity != st.Severity || p.Value != st.Value {
-				next = append(next, st) // shrank or eased: kept up to date, not worth a message
-			}
-			continue
+			continue // unchanged, shrank or eased: nothing to tell
 		}
 		st.Version++
 		st.ChangedAt = now
@@ -88,6 +93,10 @@ func transition(prev []db.FindingState, acks []db.Ack, a *policy.Audit, now time
 	}
 	for _, p := range prev {
 		if !p.Open || current[p.ID] {
+			continue
+		}
+		if p.ChangedAt.After(asOf) && !exempted[p.ID] {
+			stale = true
 			continue
 		}
 		p.Open = false
@@ -102,7 +111,7 @@ func transition(prev []db.FindingState, acks []db.Ack, a *policy.Audit, now time
 		}
 		return strings.Compare(x.State.ID, y.State.ID)
 	})
-	return next, changes
+	return next, changes, stale
 }
 
 // added returns the stores of now that were not in before (both sorted).

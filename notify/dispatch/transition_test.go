@@ -1,6 +1,7 @@
 package dispatch
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -11,6 +12,9 @@ import (
 )
 
 var t0 = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+
+// fresh is a history read after every change: no finding is held back.
+var fresh = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func finding(id string, sev policy.Severity, stores ...string) policy.Finding {
 	return policy.Finding{ID: id, Signal: policy.PublicIP, Severity: sev, Value: "203.0.*.*", Stores: stores}
@@ -50,7 +54,8 @@ func TestTransition(t *testing.T) {
 		{"new finding opens", nil, nil, audit(finding("f1", policy.High, "a", "b")), t0, []string{"f1:opened:1"}, 1},
 		{"unchanged says nothing", []db.FindingState{open("f1", "high", 1, "a", "b")}, nil, audit(finding("f1", policy.High, "a", "b")), t0, nil, 0},
 		{"a store joins", []db.FindingState{open("f1", "high", 1, "a", "b")}, nil, audit(finding("f1", policy.High, "a", "b", "c")), t0, []string{"f1:grew:2"}, 1},
-		{"a store leaves: stored, not sent", []db.FindingState{open("f1", "high", 1, "a", "b", "c")}, nil, audit(finding("f1", policy.High, "a", "b")), t0, nil, 1},
+		{"a store leaves: nothing, the state stays as told", []db.FindingState{open("f1", "high", 1, "a", "b", "c")}, nil, audit(finding("f1", policy.High, "a", "b")), t0, nil, 0},
+		{"severity eases: nothing", []db.FindingState{open("f1", "critical", 1, "a", "b")}, nil, audit(finding("f1", policy.High, "a", "b")), t0, nil, 0},
 		{"severity rises", []db.FindingState{open("f1", "high", 1, "a", "b")}, nil, audit(finding("f1", policy.Critical, "a", "b")), t0, []string{"f1:escalated:2"}, 1},
 		{"gone resolves", []db.FindingState{open("f1", "high", 1, "a", "b")}, nil, audit(), t0, []string{"f1:resolved:2"}, 1},
 		{"exempted resolves", []db.FindingState{open("f1", "high", 1, "a", "b")}, nil, audit(exempt), t0, []string{"f1:resolved:2"}, 1},
@@ -64,7 +69,7 @@ func TestTransition(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			next, changes := transition(tt.prev, tt.acks, tt.audit, tt.at, 24*time.Hour)
+			next, changes, _ := transition(tt.prev, tt.acks, tt.audit, tt.at, fresh, 24*time.Hour)
 			if diff := cmp.Diff(tt.want, kinds(changes)); diff != "" {
 				t.Errorf("changes (-want +got):\n%s", diff)
 			}
@@ -77,7 +82,7 @@ func TestTransition(t *testing.T) {
 
 func TestTransitionAckMutes(t *testing.T) {
 	acks := []db.Ack{{Finding: "f1", Until: t0.Add(time.Hour)}, {Finding: "f2", Until: t0.Add(-time.Hour)}}
-	_, changes := transition(nil, acks, audit(finding("f1", policy.High, "a", "b"), finding("f2", policy.High, "c", "d")), t0, 0)
+	_, changes, _ := transition(nil, acks, audit(finding("f1", policy.High, "a", "b"), finding("f2", policy.High, "c", "d")), t0, fresh, 0)
 	got := map[string]bool{}
 	for _, c := range changes {
 		got[c.State.ID] = c.Acked
@@ -88,7 +93,7 @@ func TestTransitionAckMutes(t *testing.T) {
 }
 
 func TestDedupKeyIsStable(t *testing.T) {
-	_, a := transition(nil, nil, audit(finding("f1", policy.High, "a", "b"), finding("f2", policy.Low, "c", "d")), t0, 0)
+	_, a, _ := transition(nil, nil, audit(finding("f1", policy.High, "a", "b"), finding("f2", policy.Low, "c", "d")), t0, fresh, 0)
 	b := []Change{a[1], a[0]}
 	if dedupKey("x", "alert", a) != dedupKey("x", "alert", b) {
 		t.Error("the key depends on the order of the changes")
@@ -123,5 +128,50 @@ func TestLimiter(t *testing.T) {
 	}
 	if want := t0.Add(2 * time.Minute); !sent[6].Equal(want) {
 		t.Errorf("7th send at %v, want %v (as early as the limits allow)", sent[6], want)
+	}
+}
+
+// TestTransitionStaleView: a finding changed after the history was read may
+// be missing from the audit only because the view is old; it is not
+// resolved until a fresh view says so.
+func TestTransitionStaleView(t *testing.T) {
+	prev := []db.FindingState{{ID: "f1", Signal: policy.PublicIP, Severity: "high", Stores: []string{"a", "b"}, Open: true,
+		Version: 1, OpenedAt: t0, ChangedAt: t0}}
+	next, changes, stale := transition(prev, nil, audit(), t0.Add(time.Minute), t0.Add(-time.Minute), 0)
+	if !stale || len(next) != 0 || len(changes) != 0 {
+		t.Errorf("old view: stale %v, %d states, changes %v; want stale and nothing", stale, len(next), kinds(changes))
+	}
+	exempt := finding("f1", policy.High, "a", "b")
+	exempt.Exempted = true
+	_, changes, stale = transition(prev, nil, audit(exempt), t0.Add(time.Minute), t0.Add(-time.Minute), 0)
+	if stale || len(changes) != 1 || changes[0].Kind != Resolved {
+		t.Errorf("old view with the finding exempted: stale %v, changes %v; want resolved", stale, kinds(changes))
+	}
+	_, changes, stale = transition(prev, nil, audit(), t0.Add(time.Minute), t0.Add(time.Second), 0)
+	if stale || len(changes) != 1 || changes[0].Kind != Resolved {
+		t.Errorf("fresh view: stale %v, changes %v; want resolved", stale, kinds(changes))
+	}
+}
+
+// TestResolvedReachesWhoHeardTheOpening: after a finding eased and lost a
+// store without a message, its resolution still goes to the channels that
+// heard it open.
+func TestResolvedReachesWhoHeardTheOpening(t *testing.T) {
+	d := openDB(t)
+	clk := &simClock{t: t0}
+	pager, storeC := &recorder{}, &recorder{}
+	disp := newDispatcher(t, d, clk,
+		Channel{Name: "pager", Kind: "webhook", Language: "en", Notifier: pager, MinSeverity: policy.Critical},
+		Channel{Name: "store-c", Kind: "webhook", Language: "en", Notifier: storeC, MinSeverity: policy.Low, Stores: []string{"c"}},
+	)
+	ctx := context.Background()
+	disp.OnEvaluate(ctx, audit(finding("f1", policy.Critical, "a", "b", "c")), fresh)
+	disp.OnEvaluate(ctx, audit(finding("f1", policy.High, "a", "b")), fresh) // eased, c left: silent
+	disp.OnEvaluate(ctx, audit(), fresh)
+	drain(t, disp)
+	for name, r := range map[string]*recorder{"pager": pager, "store-c": storeC} {
+		if diff := cmp.Diff([]string{"storefence: OPENED 1", "storefence: RESOLVED 1"}, titles(r.messages())); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", name, diff)
+		}
 	}
 }

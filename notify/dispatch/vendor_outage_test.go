@@ -46,7 +46,7 @@ func TestVendorOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	disp.OnEvaluate(ctx, audit(finding("f1", policy.Critical, "shop-a", "shop-b")))
+	disp.OnEvaluate(ctx, audit(finding("f1", policy.Critical, "shop-a", "shop-b")), fresh)
 	drain(t, disp)
 
 	if got := recv.Accepted(); len(got) != 1 {
