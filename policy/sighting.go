@@ -23,6 +23,17 @@ type Sighting struct {
 	Count     int64
 }
 
+// Saw counts one more report that saw the sighting's value at t.
+func (s *Sighting) Saw(t time.Time) {
+	s.Count++
+	if t.Before(s.FirstSeen) {
+		s.FirstSeen = t
+	}
+	if t.After(s.LastSeen) {
+		s.LastSeen = t
+	}
+}
+
 // AgentState is what the latest report of one agent says about the agent
 // itself, for warnings.
 type AgentState struct {
@@ -66,13 +77,7 @@ func (a *Aggregator) Add(r *report.Report) bool {
 			s = &Sighting{Agent: r.Agent, Stores: stores, Signal: o.Signal, Value: o.Value, FirstSeen: t, LastSeen: t}
 			a.sightings[k] = s
 		}
-		s.Count++
-		if t.Before(s.FirstSeen) {
-			s.FirstSeen = t
-		}
-		if t.After(s.LastSeen) {
-			s.LastSeen = t
-		}
+		s.Saw(t)
 	}
 	st := a.agents[r.Agent]
 	if st == nil || !t.Before(st.LastSeen) {
