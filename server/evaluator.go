@@ -15,7 +15,7 @@ import (
 // its latency.
 const (
 	minStaleRefresh = 30 * time.Second // the most often a stale view makes the history be re-read
-	minEvalGap      = 2 * time.Second
+	minEvalGap      = 5 * time.Second
 	evalShare       = 0.2
 )
 

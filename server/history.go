@@ -37,27 +37,97 @@ type history struct {
 	loaded    bool
 }
 
+// historyShard keeps its sightings in one slice, found through an index of
+// key hashes. The index holds no pointers, so the garbage collector skips
+// it, and the rows are one object rather than a million: with a large
+// history, the collector's marking (which competes with ingest for the
+// CPU) stays short. A copy for an evaluation is one memmove.
 type historyShard struct {
-	mu sync.Mutex
-	m  map[historyKey]*policy.Sighting
+	mu    sync.Mutex
+	rows  []policy.Sighting
+	index map[uint64]int32     // key hash → row
+	spill map[historyKey]int32 // keys whose hash another key already has; rare
 }
 
 type historyKey struct{ agent, stores, signal, value string }
 
+func newShard(n int) historyShard {
+	return historyShard{rows: make([]policy.Sighting, 0, n), index: make(map[uint64]int32, n)}
+}
+
+// find returns the row of key k, whose hash is h.
+func (sh *historyShard) find(h uint64, k historyKey) (int32, bool) {
+	i, ok := sh.index[h]
+	if !ok {
+		return 0, false
+	}
+	if r := &sh.rows[i]; r.Agent == k.agent && r.Signal == k.signal && r.Value == k.value && joinedIs(r.Stores, k.stores) {
+		return i, true
+	}
+	i, ok = sh.spill[k]
+	return i, ok
+}
+
+// insert appends s as the row of k (not yet present).
+func (sh *historyShard) insert(h uint64, k historyKey, s policy.Sighting) int32 {
+	sh.rows = append(sh.rows, s)
+	i := int32(len(sh.rows) - 1)
+	if _, taken := sh.index[h]; !taken {
+		sh.index[h] = i
+	} else {
+		if sh.spill == nil {
+			sh.spill = map[historyKey]int32{}
+		}
+		sh.spill[k] = i
+	}
+	return i
+}
+
+// add counts s, a first sighting, into the row of k.
+func (sh *historyShard) add(h uint64, k historyKey, s policy.Sighting) {
+	i, ok := sh.find(h, k)
+	if !ok {
+		s.Count = 0
+		i = sh.insert(h, k, s)
+	}
+	sh.rows[i].Saw(s.LastSeen)
+}
+
+// joinedIs reports whether strings.Join(list, ",") == joined, without
+// building the join.
+func joinedIs(list []string, joined string) bool {
+	for i, s := range list {
+		if i > 0 {
+			if joined == "" || joined[0] != ',' {
+				return false
+			}
+			joined = joined[1:]
+		}
+		if !strings.HasPrefix(joined, s) {
+			return false
+		}
+		joined = joined[len(s):]
+	}
+	return joined == ""
+}
+
 func newHistory() *history {
 	h := &history{seed: maphash.MakeSeed(), agents: map[string]policy.AgentState{}}
 	for i := range h.shards {
-		h.shards[i].m = map[historyKey]*policy.Sighting{}
+		h.shards[i] = newShard(0)
 	}
 	return h
 }
 
-func (h *history) shardOf(k historyKey) int {
+// hash is k's hash; its remainder picks the shard.
+func (h *history) hash(k historyKey) uint64 {
 	var mh maphash.Hash
 	mh.SetSeed(h.seed)
-	mh.WriteString(k.agent)
-	mh.WriteString(k.value)
-	return int(mh.Sum64() % historyShards)
+	for _, s := range [...]string{k.agent, k.stores, k.signal, k.value} {
+		mh.WriteString(s)
+		mh.WriteByte(0)
+	}
+	return mh.Sum64()
 }
 
 // fold adds one stored report, exactly as the database folded it: one
@@ -76,10 +146,10 @@ func (h *history) fold(in *db.Ingest) {
 // that a load's swap never interleaves with a fold.
 func (h *history) foldLocked(agents map[string]policy.AgentState, in *db.Ingest) {
 	foldAgent(agents, in)
-	h.each(in, func(i int, k historyKey, s policy.Sighting) {
-		sh := &h.shards[i]
+	h.each(in, func(hash uint64, k historyKey, s policy.Sighting) {
+		sh := &h.shards[hash%historyShards]
 		sh.mu.Lock()
-		upsert(sh.m, k, s)
+		sh.add(hash, k, s)
 		sh.mu.Unlock()
 	})
 }
@@ -91,9 +161,9 @@ func foldAgent(agents map[string]policy.AgentState, in *db.Ingest) {
 	}
 }
 
-// each calls f with the shard, key and a first sighting of every distinct
+// each calls f with the hash, key and a first sighting of every distinct
 // observation of in.
-func (h *history) each(in *db.Ingest, f func(shard int, k historyKey, s policy.Sighting)) {
+func (h *history) each(in *db.Ingest, f func(hash uint64, k historyKey, s policy.Sighting)) {
 	r := in.Report
 	t := r.CollectedAt.UTC()
 	stores := slices.Sorted(slices.Values(r.Stores))
@@ -105,19 +175,8 @@ func (h *history) each(in *db.Ingest, f func(shard int, k historyKey, s policy.S
 		}
 		seen[o] = true
 		k := historyKey{r.Agent, storesKey, o.Signal, o.Value}
-		f(h.shardOf(k), k, policy.Sighting{Agent: r.Agent, Stores: stores, Signal: o.Signal, Value: o.Value, FirstSeen: t, LastSeen: t})
+		f(h.hash(k), k, policy.Sighting{Agent: r.Agent, Stores: stores, Signal: o.Signal, Value: o.Value, FirstSeen: t, LastSeen: t})
 	}
-}
-
-// upsert counts s (a first sighting) into m.
-func upsert(m map[historyKey]*policy.Sighting, k historyKey, s policy.Sighting) {
-	cur := m[k]
-	if cur == nil {
-		cur = &s
-		cur.Count = 0
-		m[k] = cur
-	}
-	cur.Saw(s.LastSeen)
 }
 
 // load replaces the history with what the database holds, then folds the
@@ -139,14 +198,31 @@ func (h *history) load(ctx context.Context, d db.DB) error {
 	if err != nil {
 		return fmt.Errorf("load history: %w", err)
 	}
-	var fresh [historyShards]map[historyKey]*policy.Sighting
+	var fresh [historyShards]historyShard
 	for i := range fresh {
-		fresh[i] = make(map[historyKey]*policy.Sighting, len(ss)/historyShards+1)
+		fresh[i] = newShard(len(ss)/historyShards + len(ss)/(historyShards*8) + 1)
+	}
+	// Agents, signals and store sets repeat across rows: one copy of each.
+	names, storeSets := map[string]string{}, map[string][]string{}
+	intern := func(s string) string {
+		if c, ok := names[s]; ok {
+			return c
+		}
+		names[s] = s
+		return s
 	}
 	for i := range ss {
-		s := &ss[i]
-		k := historyKey{s.Agent, strings.Join(s.Stores, ","), s.Signal, s.Value}
-		fresh[h.shardOf(k)][k] = s
+		s := ss[i]
+		storesKey := strings.Join(s.Stores, ",")
+		s.Agent, s.Signal = intern(s.Agent), intern(s.Signal)
+		if set, ok := storeSets[storesKey]; ok {
+			s.Stores = set
+		} else {
+			storeSets[storesKey] = s.Stores
+		}
+		k := historyKey{s.Agent, storesKey, s.Signal, s.Value}
+		hash := h.hash(k)
+		fresh[hash%historyShards].insert(hash, k, s)
 	}
 	byAgent := make(map[string]policy.AgentState, len(agents))
 	for _, a := range agents {
@@ -160,11 +236,11 @@ func (h *history) load(ctx context.Context, d db.DB) error {
 	// before the swap, so that no copy ever sees the history without it.
 	for _, in := range h.sinceLoad {
 		foldAgent(byAgent, in)
-		h.each(in, func(i int, k historyKey, s policy.Sighting) { upsert(fresh[i], k, s) })
+		h.each(in, func(hash uint64, k historyKey, s policy.Sighting) { fresh[hash%historyShards].add(hash, k, s) })
 	}
 	for i := range h.shards {
 		h.shards[i].mu.Lock()
-		h.shards[i].m = fresh[i]
+		h.shards[i].rows, h.shards[i].index, h.shards[i].spill = fresh[i].rows, fresh[i].index, fresh[i].spill
 		h.shards[i].mu.Unlock()
 	}
 	h.agents = byAgent
@@ -180,7 +256,7 @@ func (h *history) fill(in *policy.Input, buf []policy.Sighting) {
 	n := 0
 	for i := range h.shards {
 		h.shards[i].mu.Lock()
-		n += len(h.shards[i].m)
+		n += len(h.shards[i].rows)
 		h.shards[i].mu.Unlock()
 	}
 	ss := buf[:0]
@@ -190,9 +266,7 @@ func (h *history) fill(in *policy.Input, buf []policy.Sighting) {
 	for i := range h.shards {
 		sh := &h.shards[i]
 		sh.mu.Lock()
-		for _, s := range sh.m {
-			ss = append(ss, *s)
-		}
+		ss = append(ss, sh.rows...)
 		sh.mu.Unlock()
 	}
 	h.mu.Lock()

@@ -163,3 +163,47 @@ func TestHistoryRefreshSeesOtherWriters(t *testing.T) {
 	}
 	checkHistory(t, f)
 }
+
+// TestHistoryShardCollision: two keys with one hash both keep their rows.
+func TestHistoryShardCollision(t *testing.T) {
+	sh := newShard(0)
+	at := now
+	a := historyKey{"vps-a", "shop-a", policy.PublicIP, "203.0.113.1"}
+	b := historyKey{"vps-b", "shop-b", policy.PublicIP, "203.0.113.2"}
+	row := func(k historyKey) policy.Sighting {
+		return policy.Sighting{Agent: k.agent, Stores: []string{k.stores}, Signal: k.signal, Value: k.value, FirstSeen: at, LastSeen: at}
+	}
+	sh.add(42, a, row(a))
+	sh.add(42, b, row(b)) // the same hash
+	sh.add(42, b, row(b))
+	ia, okA := sh.find(42, a)
+	ib, okB := sh.find(42, b)
+	if !okA || !okB || ia == ib || sh.rows[ia].Count != 1 || sh.rows[ib].Count != 2 {
+		t.Errorf("rows %+v, found a %v at %d, b %v at %d", sh.rows, okA, ia, okB, ib)
+	}
+	if _, ok := sh.find(42, historyKey{"vps-c", "shop-c", policy.PublicIP, "203.0.113.3"}); ok {
+		t.Error("found a key never added")
+	}
+}
+
+func TestJoinedIs(t *testing.T) {
+	tests := []struct {
+		list   []string
+		joined string
+		want   bool
+	}{
+		{nil, "", true},
+		{[]string{"a"}, "a", true},
+		{[]string{"a", "b"}, "a,b", true},
+		{[]string{"a", "b"}, "a,b,", false},
+		{[]string{"a", "b"}, "ab", false},
+		{[]string{"a,b"}, "a,b", true}, // ids cannot hold commas; the join is what the database keys on
+		{[]string{"a"}, "", false},
+		{nil, "a", false},
+	}
+	for _, tt := range tests {
+		if got := joinedIs(tt.list, tt.joined); got != tt.want {
+			t.Errorf("joinedIs(%q, %q) = %v, want %v", tt.list, tt.joined, got, tt.want)
+		}
+	}
+}
