@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/robfig/cron/v3"
+
 	"github.com/storefence/storefence/policy"
 )
 
@@ -80,6 +81,7 @@ func (s *Server) evaluator(ctx context.Context) {
 // returns the buffer to reuse next time.
 func (s *Server) evaluateOnce(ctx context.Context, buf []policy.Sighting) []policy.Sighting {
 	start := time.Now()
+	asOf := s.historyReadAt() // before the copy: the view is at least this new
 	a, buf, err := s.evaluate(ctx, s.now(), buf)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -88,7 +90,7 @@ func (s *Server) evaluateOnce(ctx context.Context, buf []policy.Sighting) []poli
 		return buf
 	}
 	s.metrics.evaluated(a, time.Since(start))
-	if s.onEval != nil && s.onEval(ctx, a, s.historyReadAt()) {
+	if s.onEval != nil && s.onEval(ctx, a, asOf) {
 		// The notifier saw a finding gone that changed after this history
 		// was read: it may only be missing from an old view. Read again
 		// and evaluate again.

@@ -207,3 +207,40 @@ func TestJoinedIs(t *testing.T) {
 		}
 	}
 }
+
+// TestStaleViewReReads: when the notifier says a finding went missing from a
+// view older than its last change, the server re-reads the history and
+// evaluates again - but not more often than minStaleRefresh.
+func TestStaleViewReReads(t *testing.T) {
+	f := newFixture(t, nil)
+	ctx := context.Background()
+	if err := f.srv.refreshHistory(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	var asOfs []time.Time
+	f.srv.onEval = func(_ context.Context, _ *policy.Audit, asOf time.Time) bool {
+		asOfs = append(asOfs, asOf)
+		return true
+	}
+	readAt := f.srv.historyReadAt()
+	select {
+	case <-f.srv.kick: // New's load asked for one
+	default:
+	}
+
+	f.srv.evaluateOnce(ctx, nil) // read moments ago: no re-read yet
+	if got := f.srv.historyReadAt(); !got.Equal(readAt) || len(f.srv.kick) != 0 {
+		t.Fatalf("re-read %v after %v, kick %d: want neither within %s", got, readAt, len(f.srv.kick), minStaleRefresh)
+	}
+
+	f.srv.loadMu.Lock()
+	f.srv.loadedAt = f.srv.loadedAt.Add(-2 * minStaleRefresh)
+	f.srv.loadMu.Unlock()
+	f.srv.evaluateOnce(ctx, nil)
+	if got := f.srv.historyReadAt(); !got.After(readAt) || len(f.srv.kick) != 1 {
+		t.Errorf("history read at %v (was %v), kick %d: want a re-read and another evaluation asked for", got, readAt, len(f.srv.kick))
+	}
+	if len(asOfs) != 2 || !asOfs[1].Equal(readAt) {
+		t.Errorf("asOf given to the hook: %v, want the read before the evaluation (%v)", asOfs, readAt)
+	}
+}

@@ -2,6 +2,7 @@ package dispatch
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
@@ -26,12 +27,10 @@ func audit(fs ...policy.Finding) *policy.Audit { return &policy.Audit{EvaluatedA
 func kinds(cs []Change) []string {
 	var out []string
 	for _, c := range cs {
-		out = append(out, c.State.ID+":"+string(c.Kind)+":"+itoa(c.State.Version))
+		out = append(out, c.State.ID+":"+string(c.Kind)+":"+strconv.Itoa(c.State.Version))
 	}
 	return out
 }
-
-func itoa(n int) string { return string(rune('0' + n)) }
 
 func TestTransition(t *testing.T) {
 	open := func(id, sev string, v int, stores ...string) db.FindingState {
